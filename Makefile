@@ -1,0 +1,73 @@
+# The banking assistant. `make run` tries it, `make test` checks it; both do all
+# the set-up they need on a fresh machine (Python 3.10, gcc and git).
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+RASA := $(BIN)/rasa
+SPACY_MODEL := build/spacy_banking
+MODEL := models/banking.tar.gz
+
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+# Rasa 3.6 prints this for every domain that has slots, whatever their mappings.
+export PYTHONWARNINGS := ignore:Slot auto-fill has been removed:UserWarning
+
+TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
+                   $(wildcard components/*.py) $(SPACY_MODEL)/meta.json
+
+.PHONY: run setup spacy train shell actions serve validate lint unit test-nlu test-core test clean
+
+run: shell
+
+setup: $(VENV)/.installed $(SPACY_MODEL)/meta.json
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	@test -x $(BIN)/python || { py=$$(scripts/find_python310.sh) && $$py -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade "pip<25"
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip check
+	@touch $@
+
+spacy: $(SPACY_MODEL)/meta.json
+
+$(SPACY_MODEL)/meta.json: scripts/build_spacy_pipeline.py banking/catalog.py $(VENV)/.installed
+	$(BIN)/python scripts/build_spacy_pipeline.py $(SPACY_MODEL)
+
+train: $(MODEL)
+
+$(MODEL): $(TRAINING_INPUTS) $(VENV)/.installed
+	$(RASA) train --fixed-model-name banking --out models
+	@touch $@
+
+actions: setup
+	$(RASA) run actions --actions actions
+
+shell: setup $(MODEL)
+	scripts/with_action_server.sh $(RASA) shell --model $(MODEL)
+
+serve: setup $(MODEL)
+	scripts/serve.sh $(MODEL)
+
+validate: setup
+	$(BIN)/python scripts/validate_data.py
+
+lint: setup
+	$(BIN)/ruff check .
+
+unit: setup
+	$(BIN)/python -m pytest -q
+
+test-nlu: $(MODEL)
+	$(RASA) test nlu --nlu tests/nlu --model $(MODEL) --out results/nlu
+	$(BIN)/python scripts/check_nlu_results.py results/nlu --min-intent-f1 0.90
+
+test-core: $(MODEL)
+	$(RASA) test core --stories tests/test_stories.yml --model $(MODEL) \
+	    --out results/core --fail-on-prediction-errors
+
+test: lint unit validate test-nlu test-core
+
+clean:
+	rm -rf build models results .pytest_cache

@@ -1,0 +1,165 @@
+"""Read-only answers: balances, transactions, spending summary, receipts."""
+
+from __future__ import annotations
+
+from typing import Any, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.runtime import account_label, banking, call, customer, latest_entity, local_time, utter_refusal
+from banking import errors
+from banking.money import format_naira, mask_account_number, parse_amount_kobo
+
+MAX_LISTED = 10
+
+
+def balance_lines(accounts: List[Any]) -> Text:
+    return "\n".join(
+        f"• {account.name} ({mask_account_number(account.number)}): {format_naira(account.balance_kobo)}"
+        for account in accounts
+    )
+
+
+class ActionCheckBalance(Action):
+    def name(self) -> Text:
+        return "action_check_balance"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        user = customer(tracker)
+        account_type = latest_entity(tracker, "account_type")
+        try:
+            profile = await call(banking().profile, user)
+            accounts = await call(banking().balances, user, account_type)
+        except errors.BankingError as error:
+            utter_refusal(dispatcher, error)
+            return []
+        dispatcher.utter_message(response="utter_balances", bank=profile.bank, lines=balance_lines(accounts))
+        return []
+
+
+class ActionSearchTransactions(Action):
+    def name(self) -> Text:
+        return "action_search_transactions"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        amount = latest_entity(tracker, "amount")
+        text = (tracker.latest_message.get("text") or "").lower()
+        min_kobo = max_kobo = None
+        if amount:
+            if any(word in text for word in ("below", "under", "less than", "less dan", "pass no")):
+                max_kobo = parse_amount_kobo(amount)
+            else:
+                min_kobo = parse_amount_kobo(amount)
+        direction = latest_entity(tracker, "direction")
+        try:
+            page = await call(
+                banking().search_transactions,
+                customer(tracker),
+                period_text=latest_entity(tracker, "time_period"),
+                merchant=latest_entity(tracker, "merchant"),
+                direction=direction,
+                category=latest_entity(tracker, "category"),
+                min_kobo=min_kobo,
+                max_kobo=max_kobo,
+                limit=MAX_LISTED,
+            )
+        except errors.BankingError as error:
+            utter_refusal(dispatcher, error)
+            return []
+        if not page.items:
+            dispatcher.utter_message(response="utter_no_transactions", period=page.period_label)
+            return []
+        lines = "\n".join(
+            f"• {local_date(t.posted_at)} {'-' if t.direction == 'debit' else '+'}{format_naira(t.amount_kobo)}"
+            f" {t.merchant or t.narration}"
+            for t in page.items
+        )
+        shown = len(page.items)
+        footer = f"Showing the latest {shown} of {page.total_count}." if page.total_count > shown else ""
+        title = {"debit": "Money out", "credit": "Money in"}.get(direction or "", "Transactions")
+        dispatcher.utter_message(
+            response="utter_transactions",
+            title=title,
+            period=page.period_label,
+            count=page.total_count,
+            lines=lines,
+            footer=f"{footer} Total: {format_naira(page.total_kobo)}".strip(),
+        )
+        return []
+
+
+class ActionSpendingSummary(Action):
+    """Deterministic spending breakdown by category for a period."""
+
+    def name(self) -> Text:
+        return "action_spending_summary"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        try:
+            summary = await call(
+                banking().spending_summary, customer(tracker), latest_entity(tracker, "time_period")
+            )
+        except errors.BankingError as error:
+            utter_refusal(dispatcher, error)
+            return []
+        if not summary.by_category:
+            dispatcher.utter_message(response="utter_no_spending", period=summary.period_label)
+            return []
+        total = summary.total_debit_kobo or 1
+        focus = latest_entity(tracker, "category")
+        lines = "\n".join(
+            f"{'▶' if name == focus else '•'} {name.capitalize()}: {format_naira(kobo)} ({round(100 * kobo / total)}%)"
+            for name, kobo in summary.by_category
+        )
+        dispatcher.utter_message(
+            response="utter_spending_summary",
+            period=summary.period_label,
+            lines=lines,
+            total_out=format_naira(summary.total_debit_kobo),
+            total_in=format_naira(summary.total_credit_kobo),
+            comparison="",
+        )
+        return []
+
+
+class ActionShowReceipt(Action):
+    def name(self) -> Text:
+        return "action_show_receipt"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        try:
+            transaction = await call(banking().receipt, customer(tracker), None)
+        except errors.UnknownAccount:
+            dispatcher.utter_message(response="utter_no_receipt")
+            return []
+        except errors.BankingError as error:
+            utter_refusal(dispatcher, error)
+            return []
+        dispatcher.utter_message(
+            response="utter_receipt",
+            reference=transaction.reference,
+            date=f"{local_date(transaction.posted_at)} {local_time(transaction.posted_at)}",
+            amount=format_naira(transaction.amount_kobo),
+            direction=transaction.direction,
+            counterparty=transaction.merchant or "-",
+            account=account_label(transaction.account),
+            narration=transaction.narration,
+        )
+        return []
+
+
+def local_date(moment: Any) -> Text:
+    from actions.runtime import LAGOS
+
+    return moment.astimezone(LAGOS).strftime("%d %b") if moment.tzinfo else moment.strftime("%d %b")

@@ -1,0 +1,326 @@
+"""Validation of the transfer, bill, airtime and connect-bank forms.
+
+Slots are filled by Rasa's mappings (domain.yml) or, where a value depends on the
+question being asked, by the `extract_<slot>` methods here. Each `validate_<slot>`
+either accepts a canonical value or answers with the reason and asks again.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
+from rasa_sdk.types import DomainDict
+
+from actions.runtime import FLOW_SLOTS, banking, call, customer
+from banking import catalog, errors
+from banking.money import amount_entity_value
+from banking.phone import normalise_phone_number
+
+FROM_WORDS = {"from", "frm", "fr", "out", "of", "comot"}
+TO_WORDS = {"to", "into", "2", "enter", "inside", "for", "go"}
+SELF_PHONE_WORDS = re.compile(r"\b(my (own )?(number|line|phone|sim)|myself|me)\b", re.I)
+TEN_DIGITS = re.compile(r"(?<!\d)\d{10}(?!\d)")
+
+
+def _latest_text(tracker: Tracker) -> Text:
+    return tracker.latest_message.get("text") or ""
+
+
+def _entities(tracker: Tracker, name: Text) -> List[Dict[Text, Any]]:
+    return [e for e in tracker.latest_message.get("entities", []) if e.get("entity") == name]
+
+
+FORM_INTENTS = {"inform", "transfer_money", "pay_bill", "buy_airtime", "connect_bank"}
+
+
+def _answers_form(tracker: Tracker) -> bool:
+    """Only a form answer fills form slots; "what's my savings balance?" mid-form does not."""
+    return tracker.get_intent_of_latest_message() in FORM_INTENTS
+
+
+def _word_before(text: Text, entity: Dict[Text, Any]) -> Optional[Text]:
+    if "start" not in entity:
+        return None
+    words = re.findall(r"[\w']+", text[: entity["start"]].lower())
+    return words[-1] if words else None
+
+
+def _account_type_after(text: Text, entities: List[Dict[Text, Any]], words: set) -> Optional[Text]:
+    for entity in entities:
+        if _word_before(text, entity) in words:
+            return catalog.canonical_account_type(str(entity.get("value")))
+    return None
+
+
+class StartCheck:
+    """Stops a money form before its first question when it cannot succeed."""
+
+    async def refuse_to_start(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> Optional[List[EventType]]:
+        if tracker.get_slot("requested_slot") is not None:
+            return None  # the form is under way; checked once at its start
+        user = customer(tracker)
+        service = banking()
+        if not await call(service.is_connected, user):
+            dispatcher.utter_message(response="utter_not_connected")
+        elif await call(service.is_frozen, user):
+            dispatcher.utter_message(response="utter_refuse_frozen")
+        else:
+            return None
+        return [*(SlotSet(s, None) for s in FLOW_SLOTS), SlotSet("requested_slot", None), ActiveLoop(None)]
+
+
+class SourceAccountMixin:
+    async def extract_source_account(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        entities = _entities(tracker, "account_type")
+        if not entities or not _answers_form(tracker):
+            return {}
+        if tracker.get_slot("requested_slot") == "source_account":
+            return {"source_account": str(entities[0].get("value"))}
+        source = _account_type_after(_latest_text(tracker), entities, FROM_WORDS)
+        return {"source_account": source} if source else {}
+
+    def validate_source_account(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        account = catalog.canonical_account_type(str(slot_value))
+        if account is None:
+            dispatcher.utter_message(response="utter_unknown_account_type")
+            return {"source_account": None}
+        if account == tracker.get_slot("destination_account"):
+            dispatcher.utter_message(response="utter_same_account")
+            return {"source_account": None}
+        return {"source_account": account}
+
+
+class AmountMixin:
+    async def extract_amount(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """A bare "5000" answering "How much?" is an amount even if NLU missed it."""
+        if tracker.get_slot("requested_slot") != "amount" or _entities(tracker, "amount") or not _answers_form(tracker):
+            return {}
+        value = amount_entity_value(_latest_text(tracker))
+        return {"amount": value} if value else {}
+
+    def validate_amount(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        value = amount_entity_value(str(slot_value))
+        if value is None:
+            dispatcher.utter_message(response="utter_invalid_amount")
+        return {"amount": value}
+
+
+class ValidateTransferForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidationAction):
+    def name(self) -> Text:
+        return "validate_transfer_form"
+
+    async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
+        return await self.refuse_to_start(dispatcher, tracker) or await super().run(dispatcher, tracker, domain)
+
+    async def required_slots(
+        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Text]:
+        destination = tracker.get_slot("destination_account")
+        if destination and not destination.isdigit():
+            return [slot for slot in domain_slots if slot != "bank"]  # own account: no bank to ask
+        return domain_slots
+
+    async def extract_destination_account(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if not _answers_form(tracker):
+            return {}
+        text = _latest_text(tracker)
+        numbers = _entities(tracker, "account_number")
+        if numbers:
+            return {"destination_account": str(numbers[0].get("value"))}
+        asked = tracker.get_slot("requested_slot") == "destination_account"
+        account_types = _entities(tracker, "account_type")
+        if asked:
+            if account_types:
+                return {"destination_account": str(account_types[0].get("value"))}
+            match = TEN_DIGITS.search(text)
+            return {"destination_account": match.group(0)} if match else {}
+        own = _account_type_after(text, account_types, TO_WORDS)
+        if own:
+            return {"destination_account": own}
+        return {}
+
+    async def validate_destination_account(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        value = re.sub(r"\D", "", str(slot_value)) if any(c.isdigit() for c in str(slot_value)) else None
+        if value is not None:
+            if len(value) != 10:
+                dispatcher.utter_message(response="utter_invalid_account_number")
+                return {"destination_account": None}
+            return {"destination_account": value}
+        account = catalog.canonical_account_type(str(slot_value))
+        if account is None:
+            dispatcher.utter_message(response="utter_unknown_account_type")
+            return {"destination_account": None}
+        source = tracker.get_slot("source_account")
+        if source == account:
+            dispatcher.utter_message(response="utter_same_account")
+            return {"destination_account": None}
+        # "send 10k to my savings" can only come from the other account
+        other = "checking" if account == "savings" else "savings"
+        return {"destination_account": account, "source_account": source or other}
+
+    async def validate_bank(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        bank = catalog.canonical_bank(str(slot_value))
+        if bank is None:
+            dispatcher.utter_message(response="utter_unknown_bank")
+            return {"bank": None}
+        number = tracker.get_slot("destination_account")
+        try:
+            holder = await call(banking().name_enquiry, number, bank)
+        except (errors.NameEnquiryFailed, errors.InvalidDetails):
+            dispatcher.utter_message(
+                response="utter_name_enquiry_failed", account=number, bank=bank
+            )
+            return {"bank": None, "destination_account": None}
+        except errors.ProviderUnavailable:
+            dispatcher.utter_message(response="utter_provider_unavailable")
+            return {"bank": None}
+        dispatcher.utter_message(response="utter_account_holder", holder=holder, bank=bank)
+        return {"bank": bank}
+
+
+class ValidateBillForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidationAction):
+    def name(self) -> Text:
+        return "validate_bill_form"
+
+    async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
+        return await self.refuse_to_start(dispatcher, tracker) or await super().run(dispatcher, tracker, domain)
+
+    def validate_biller(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        biller = catalog.canonical_biller(str(slot_value))
+        if biller is None:
+            dispatcher.utter_message(response="utter_unknown_biller")
+        return {"biller": biller}
+
+    async def extract_customer_ref(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if not _answers_form(tracker):
+            return {}
+        for entity in ("customer_ref", "account_number", "phone_number"):
+            found = _entities(tracker, entity)
+            if found:
+                return {"customer_ref": str(found[0].get("value"))}
+        if tracker.get_slot("requested_slot") == "customer_ref":
+            match = re.search(r"\b[0-9A-Za-z-]{6,20}\b", _latest_text(tracker))
+            if match and any(c.isdigit() for c in match.group(0)):
+                return {"customer_ref": match.group(0)}
+        return {}
+
+    async def validate_customer_ref(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        biller = tracker.get_slot("biller")
+        if biller is None:
+            return {"customer_ref": None}  # asked again once the biller is known
+        reference = re.sub(r"[\s-]", "", str(slot_value))
+        try:
+            holder = await call(banking().validate_biller_ref, biller, reference)
+        except errors.InvalidDetails:
+            dispatcher.utter_message(
+                response="utter_invalid_customer_ref", ref_name=reference_name(biller), biller=biller
+            )
+            return {"customer_ref": None}
+        except errors.ProviderUnavailable:
+            dispatcher.utter_message(response="utter_provider_unavailable")
+            return {"customer_ref": None}
+        dispatcher.utter_message(
+            response="utter_biller_customer", holder=holder, ref_name=reference_name(biller), biller=biller
+        )
+        return {"customer_ref": reference}
+
+
+class ValidateAirtimeForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidationAction):
+    def name(self) -> Text:
+        return "validate_airtime_form"
+
+    async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
+        return await self.refuse_to_start(dispatcher, tracker) or await super().run(dispatcher, tracker, domain)
+
+    def validate_network(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        network = catalog.canonical_network(str(slot_value))
+        if network is None:
+            dispatcher.utter_message(response="utter_unknown_network")
+        return {"network": network}
+
+    async def extract_phone_number(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if not _answers_form(tracker):
+            return {}
+        found = _entities(tracker, "phone_number")
+        if found:
+            return {"phone_number": str(found[0].get("value"))}
+        if tracker.get_slot("requested_slot") != "phone_number" and tracker.get_intent_of_latest_message() != "buy_airtime":
+            return {}
+        text = _latest_text(tracker)
+        if SELF_PHONE_WORDS.search(text) and normalise_phone_number(tracker.sender_id):
+            return {"phone_number": tracker.sender_id}
+        if tracker.get_slot("requested_slot") == "phone_number":
+            match = re.search(r"\+?\d[\d\s-]{9,15}\d", text)
+            if match:
+                return {"phone_number": match.group(0)}
+        return {}
+
+    def validate_phone_number(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        number = normalise_phone_number(str(slot_value))
+        if number is None:
+            dispatcher.utter_message(response="utter_invalid_phone_number")
+        return {"phone_number": number}
+
+
+class ValidateConnectBankForm(FormValidationAction):
+    def name(self) -> Text:
+        return "validate_connect_bank_form"
+
+    async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
+        if tracker.get_slot("requested_slot") is None:
+            profile = await call(banking().find_profile, customer(tracker))
+            if profile is not None:
+                dispatcher.utter_message(response="utter_already_connected", bank=profile.bank)
+                return [SlotSet("bank", None), SlotSet("requested_slot", None), ActiveLoop(None)]
+        return await super().run(dispatcher, tracker, domain)
+
+    def validate_bank(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        bank = catalog.canonical_bank(str(slot_value))
+        if bank is None:
+            dispatcher.utter_message(response="utter_unknown_bank")
+        return {"bank": bank}
+
+
+def reference_name(biller: Text) -> Text:
+    """What the customer calls the number that identifies them to a biller."""
+    category = catalog.BILLERS.get(biller, ("", ()))[0]
+    return {
+        "electricity": "meter number",
+        "cable_tv": "smartcard (IUC) number",
+        "internet": "account ID",
+    }.get(category, "customer ID")

@@ -1,0 +1,299 @@
+"""Money movement: ask for a YES, then execute it exactly once.
+
+Each prepare action turns a completed form into a pending operation in the
+banking core and shows the confirmation (amount, source, destination, expiry)
+with Yes/No buttons. Only `action_confirm_pending`, run on an affirm, executes it,
+and only the operation that confirmation named (`pending_op_id`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.forms import reference_name
+from actions.runtime import (
+    FLOW_SLOTS,
+    account_label,
+    banking,
+    call,
+    customer,
+    local_time,
+    utter_refusal,
+)
+from banking import errors
+from banking.money import format_naira, parse_amount_kobo
+
+RESET_FLOW = [SlotSet(name, None) for name in FLOW_SLOTS]
+
+CONFIRMATION_RESPONSE = {
+    "transfer": "utter_confirm_transfer",
+    "bill": "utter_confirm_bill",
+    "airtime": "utter_confirm_airtime",
+    "freeze": "utter_confirm_freeze",
+    "unfreeze": "utter_confirm_unfreeze",
+    "disconnect": "utter_confirm_disconnect",
+    "set_limit": "utter_confirm_set_limit",
+}
+
+DONE_RESPONSE = {
+    "transfer": "utter_transfer_done",
+    "bill": "utter_bill_paid",
+    "airtime": "utter_airtime_done",
+    "freeze": "utter_frozen_done",
+    "unfreeze": "utter_unfrozen_done",
+    "disconnect": "utter_disconnected",
+    "set_limit": "utter_limit_changed",
+}
+
+
+def ask_for_yes(dispatcher: CollectingDispatcher, operation: Any, **extra: Any) -> List[EventType]:
+    """Shows the confirmation of a pending operation and remembers which one it is."""
+    ttl_minutes = max(1, round((operation.expires_at - operation.created_at).total_seconds() / 60))
+    dispatcher.utter_message(
+        response=CONFIRMATION_RESPONSE[operation.kind],
+        amount=format_naira(operation.amount_kobo),
+        source=account_label(operation.source),
+        destination=operation.destination_label,
+        fee=format_naira(operation.fee_kobo) if operation.fee_kobo else "none",
+        expires_at=local_time(operation.expires_at),
+        ttl_minutes=ttl_minutes,
+        **extra,
+    )
+    return [SlotSet("pending_op_id", operation.op_id)]
+
+
+class PrepareMoneyMovement(Action):
+    """Base of the three money forms' submit actions."""
+
+    form_slots: tuple = ()
+
+    async def prepare(self, tracker: Tracker, user: Text, amount_kobo: int) -> Any:
+        raise NotImplementedError
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        if any(tracker.get_slot(slot) is None for slot in self.form_slots):
+            return RESET_FLOW  # the form stopped early and already said why
+        amount_kobo = parse_amount_kobo(str(tracker.get_slot("amount")))
+        source = tracker.get_slot("source_account")
+        try:
+            operation = await self.prepare(tracker, customer(tracker), amount_kobo or 0)
+        except errors.BankingError as error:
+            utter_refusal(dispatcher, error, amount_kobo=amount_kobo, account=source)
+            return [*RESET_FLOW, SlotSet("pending_op_id", None)]
+        return [*RESET_FLOW, *ask_for_yes(dispatcher, operation)]
+
+
+class ActionPrepareTransfer(PrepareMoneyMovement):
+    form_slots = ("amount", "source_account", "destination_account")
+
+    def name(self) -> Text:
+        return "action_prepare_transfer"
+
+    async def prepare(self, tracker: Tracker, user: Text, amount_kobo: int) -> Any:
+        destination = tracker.get_slot("destination_account")
+        source = tracker.get_slot("source_account")
+        if destination.isdigit():
+            return await call(
+                banking().prepare_transfer, user, amount_kobo, source,
+                account_number=destination, bank=tracker.get_slot("bank"),
+            )
+        return await call(banking().prepare_transfer, user, amount_kobo, source, to_account_type=destination)
+
+
+class ActionPrepareBillPayment(PrepareMoneyMovement):
+    form_slots = ("biller", "customer_ref", "amount", "source_account")
+
+    def name(self) -> Text:
+        return "action_prepare_bill_payment"
+
+    async def prepare(self, tracker: Tracker, user: Text, amount_kobo: int) -> Any:
+        return await call(
+            banking().prepare_bill, user, amount_kobo, tracker.get_slot("source_account"),
+            tracker.get_slot("biller"), tracker.get_slot("customer_ref"),
+        )
+
+
+class ActionPrepareAirtime(PrepareMoneyMovement):
+    form_slots = ("network", "phone_number", "amount", "source_account")
+
+    def name(self) -> Text:
+        return "action_prepare_airtime"
+
+    async def prepare(self, tracker: Tracker, user: Text, amount_kobo: int) -> Any:
+        return await call(
+            banking().prepare_airtime, user, amount_kobo, tracker.get_slot("source_account"),
+            tracker.get_slot("network"), tracker.get_slot("phone_number"),
+        )
+
+
+class ActionConfirmPending(Action):
+    """Runs on every affirm: executes the one operation the customer was shown."""
+
+    def name(self) -> Text:
+        return "action_confirm_pending"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        op_id: Optional[Text] = tracker.get_slot("pending_op_id")
+        if not op_id:
+            dispatcher.utter_message(response="utter_nothing_pending")
+            return []
+        try:
+            receipt = await call(banking().confirm, customer(tracker), op_id)
+        except errors.AlreadyExecuted as done:
+            reference = getattr(done.receipt, "reference", None) if done.receipt else None
+            if reference:
+                dispatcher.utter_message(response="utter_already_done", reference=reference)
+            else:
+                dispatcher.utter_message(response="utter_already_handled")
+            return []
+        except errors.BankingError as error:
+            utter_refusal(dispatcher, error)
+            return [SlotSet("pending_op_id", None)]
+        dispatcher.utter_message(response=DONE_RESPONSE[receipt.kind], **receipt_details(receipt))
+        return []
+
+
+def receipt_details(receipt: Any) -> Dict[Text, Any]:
+    settings = banking().settings
+    return {
+        "amount": format_naira(receipt.amount_kobo),
+        "source": account_label(receipt.source),
+        "destination": receipt.destination_label,
+        "reference": receipt.reference,
+        "new_balance": format_naira(receipt.new_balance_kobo) if receipt.new_balance_kobo is not None else "",
+        "bank": receipt.destination_label,
+        "support_phone": settings.support_phone,
+    }
+
+
+class ActionCancelPending(Action):
+    """Runs on deny/cancel outside a form: drops the operation awaiting a YES."""
+
+    def name(self) -> Text:
+        return "action_cancel_pending"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        op_id = tracker.get_slot("pending_op_id")
+        if not op_id:
+            dispatcher.utter_message(response="utter_nothing_to_cancel")
+            return []
+        try:
+            await call(banking().cancel, customer(tracker), op_id)
+        except errors.AlreadyExecuted:
+            dispatcher.utter_message(response="utter_already_handled")
+            return [SlotSet("pending_op_id", None)]
+        except errors.BankingError:
+            dispatcher.utter_message(response="utter_nothing_to_cancel")
+            return [SlotSet("pending_op_id", None)]
+        dispatcher.utter_message(response="utter_cancelled")
+        return [SlotSet("pending_op_id", None)]
+
+
+class ActionCancelFlow(Action):
+    """Stops the form under way (cancel, NO, or an emergency) with nothing moved."""
+
+    def name(self) -> Text:
+        return "action_cancel_flow"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        if tracker.get_intent_of_latest_message() in ("cancel", "deny"):
+            dispatcher.utter_message(response="utter_cancelled")
+        return [*RESET_FLOW, SlotSet("requested_slot", None), ActiveLoop(None)]
+
+
+class ActionAskCustomerRef(Action):
+    """Asks for the meter, smartcard or account number by the biller's own name for it."""
+
+    def name(self) -> Text:
+        return "action_ask_customer_ref"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        biller = tracker.get_slot("biller")
+        dispatcher.utter_message(
+            response="utter_ask_customer_ref", biller=biller, ref_name=reference_name(biller or "")
+        )
+        return []
+
+
+class ActionPrepareFreeze(Action):
+    """Emergency stop: asks for the YES that freezes every account at once."""
+
+    kind = "freeze"
+
+    def name(self) -> Text:
+        return "action_prepare_freeze"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        service = banking()
+        method = {"freeze": service.prepare_freeze, "unfreeze": service.prepare_unfreeze,
+                  "disconnect": service.prepare_disconnect}[self.kind]
+        try:
+            operation = await call(method, customer(tracker))
+        except errors.BankingError as error:
+            utter_refusal(dispatcher, error)
+            return [SlotSet("pending_op_id", None)]
+        return ask_for_yes(dispatcher, operation, bank=operation.destination_label)
+
+
+class ActionPrepareUnfreeze(ActionPrepareFreeze):
+    kind = "unfreeze"
+
+    def name(self) -> Text:
+        return "action_prepare_unfreeze"
+
+
+class ActionPrepareDisconnect(ActionPrepareFreeze):
+    kind = "disconnect"
+
+    def name(self) -> Text:
+        return "action_prepare_disconnect"
+
+
+class ActionSetLimit(Action):
+    """Shows the daily transfer limit, or asks for a YES to change it."""
+
+    def name(self) -> Text:
+        return "action_set_limit"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        user = customer(tracker)
+        amount = next(tracker.get_latest_entity_values("amount"), None)
+        try:
+            status = await call(banking().get_limit, user)
+            if amount is None:
+                dispatcher.utter_message(
+                    response="utter_limit_status",
+                    limit=format_naira(status.limit_kobo),
+                    spent=format_naira(status.spent_today_kobo),
+                    remaining=format_naira(status.remaining_kobo),
+                )
+                return []
+            operation = await call(banking().prepare_set_limit, user, parse_amount_kobo(str(amount)) or 0)
+        except errors.InvalidAmount:
+            dispatcher.utter_message(
+                response="utter_invalid_limit", max_limit=format_naira(banking().max_daily_limit_kobo)
+            )
+            return []
+        except errors.BankingError as error:
+            utter_refusal(dispatcher, error)
+            return []
+        return ask_for_yes(dispatcher, operation, old_limit=format_naira(status.limit_kobo))

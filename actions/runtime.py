@@ -1,0 +1,130 @@
+"""What every action needs: the banking service, the customer's key, and a way to
+call the (blocking) banking core without stalling the action server's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Dict, List, Optional, Text, TypeVar
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from banking import errors
+from banking.config import Settings
+from banking.identity import user_key
+from banking.money import format_naira
+from banking.service import BankingService
+
+T = TypeVar("T")
+
+LAGOS = timezone(timedelta(hours=1))
+
+_service: Optional[BankingService] = None
+
+
+def banking() -> BankingService:
+    """The process's banking service, built on first use (never at import)."""
+    global _service
+    if _service is None:
+        from banking.factory import service_from_env
+
+        _service = service_from_env()
+    return _service
+
+
+def use_service(service: Optional[BankingService]) -> None:
+    """Wires a specific service (tests, alternative providers)."""
+    global _service
+    _service = service
+
+
+def settings() -> Settings:
+    return banking().settings
+
+
+def customer(tracker: Tracker) -> Text:
+    """The customer's stored key: a keyed hash of the WhatsApp sender id."""
+    return user_key(tracker.sender_id, settings().user_id_salt)
+
+
+async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Runs a banking-core call in a worker thread; MongoDB I/O is blocking."""
+    return await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(function, *args, **kwargs)
+    )
+
+
+def latest_entity(tracker: Tracker, entity: Text) -> Optional[Text]:
+    value = next(tracker.get_latest_entity_values(entity), None)
+    return str(value) if value is not None else None
+
+
+def local_time(moment: datetime) -> Text:
+    """A time as a Lagos customer reads it, e.g. 14:05."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(LAGOS).strftime("%H:%M")
+
+
+def account_label(account_type: Optional[Text]) -> Text:
+    return (account_type or "").capitalize()
+
+
+# Which response explains which refusal; the banking core's error tree decides.
+REFUSALS: Dict[type, Text] = {
+    errors.NotConnected: "utter_not_connected",
+    errors.AccountFrozen: "utter_refuse_frozen",
+    errors.InsufficientFunds: "utter_refuse_insufficient_funds",
+    errors.LimitExceeded: "utter_refuse_limit_exceeded",
+    errors.UnknownAccount: "utter_refuse_unknown_account",
+    errors.InvalidAmount: "utter_refuse_invalid_amount",
+    errors.InvalidDetails: "utter_refuse_invalid_details",
+    errors.NameEnquiryFailed: "utter_refuse_invalid_details",
+    errors.NothingPending: "utter_nothing_pending",
+    errors.ConfirmationExpired: "utter_confirmation_expired",
+    errors.ProviderUnavailable: "utter_provider_unavailable",
+    errors.StorageError: "utter_provider_unavailable",
+}
+
+
+def utter_refusal(
+    dispatcher: CollectingDispatcher,
+    error: errors.BankingError,
+    *,
+    amount_kobo: Optional[int] = None,
+    account: Optional[Text] = None,
+) -> None:
+    """Tells the customer exactly why nothing happened."""
+    response = next(
+        (name for kind, name in REFUSALS.items() if isinstance(error, kind)),
+        "utter_provider_unavailable",
+    )
+    details: Dict[Text, Any] = {"detail": str(error) or error.code}
+    if isinstance(error, errors.InsufficientFunds):
+        details["available"] = format_naira(getattr(error, "available_kobo", 0) or 0)
+        details["amount"] = format_naira(amount_kobo or 0)
+        details["account"] = account_label(account) or "account"
+    if isinstance(error, errors.LimitExceeded):
+        details["remaining"] = format_naira(getattr(error, "remaining_kobo", 0) or 0)
+        details["limit"] = format_naira(getattr(error, "limit_kobo", 0) or 0)
+    dispatcher.utter_message(response=response, **details)
+
+
+def slot_resets(*names: Text) -> List[Dict[Text, Any]]:
+    from rasa_sdk.events import SlotSet
+
+    return [SlotSet(name, None) for name in names]
+
+
+FLOW_SLOTS = (
+    "amount",
+    "source_account",
+    "destination_account",
+    "bank",
+    "biller",
+    "customer_ref",
+    "network",
+    "phone_number",
+)

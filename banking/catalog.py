@@ -1,0 +1,85 @@
+"""Names customers use for banks, billers and mobile networks.
+
+One list feeds the spaCy entity-ruler patterns, the NLU synonyms and the banking
+core, so a bank added here is recognised, offered in the connect list and payable.
+"""
+
+from __future__ import annotations
+
+# canonical name -> (NIP bank code, spellings customers type)
+BANKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "GTBank": ("058", ("gtbank", "gtb", "guaranty trust", "guaranty trust bank", "gt bank", "gtco")),
+    "Access Bank": ("044", ("access", "access bank", "diamond", "access diamond")),
+    "Zenith Bank": ("057", ("zenith", "zenith bank")),
+    "UBA": ("033", ("uba", "united bank for africa")),
+    "First Bank": ("011", ("first bank", "firstbank", "fbn", "first bank of nigeria")),
+    "Fidelity Bank": ("070", ("fidelity", "fidelity bank")),
+    "Union Bank": ("032", ("union bank", "union")),
+    "Sterling Bank": ("232", ("sterling", "sterling bank")),
+    "Stanbic IBTC": ("221", ("stanbic", "stanbic ibtc", "ibtc")),
+    "Wema Bank": ("035", ("wema", "wema bank", "alat")),
+    "FCMB": ("214", ("fcmb", "first city monument bank")),
+    "Ecobank": ("050", ("ecobank", "eco bank")),
+    "Polaris Bank": ("076", ("polaris", "polaris bank")),
+    "Keystone Bank": ("082", ("keystone", "keystone bank")),
+    "Opay": ("999992", ("opay", "o pay")),
+    "Moniepoint": ("50515", ("moniepoint", "monie point")),
+    "Kuda": ("50211", ("kuda", "kuda bank")),
+    "PalmPay": ("999991", ("palmpay", "palm pay")),
+}
+
+# canonical biller -> (category, spellings customers type)
+BILLERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Ikeja Electric": ("electricity", ("ikeja electric", "ikedc", "ie", "ikeja disco")),
+    "Eko Electric": ("electricity", ("eko electric", "ekedc", "eko disco")),
+    "Abuja Electric": ("electricity", ("abuja electric", "aedc", "abuja disco")),
+    "Ibadan Electric": ("electricity", ("ibadan electric", "ibedc")),
+    "PHED": ("electricity", ("phed", "port harcourt electric", "ph electric")),
+    "Electricity": ("electricity", ("electricity", "light bill", "nepa", "phcn", "prepaid meter", "light")),
+    "DStv": ("cable_tv", ("dstv", "ds tv")),
+    "GOtv": ("cable_tv", ("gotv", "go tv")),
+    "StarTimes": ("cable_tv", ("startimes", "star times")),
+    "Spectranet": ("internet", ("spectranet",)),
+    "Smile": ("internet", ("smile", "smile internet")),
+    "Lagos Water": ("water", ("lagos water", "water corporation", "water bill")),
+    "LAWMA": ("waste", ("lawma", "waste bill")),
+}
+
+# canonical network -> spellings customers type
+NETWORKS: dict[str, tuple[str, ...]] = {
+    "MTN": ("mtn",),
+    "Airtel": ("airtel",),
+    "Glo": ("glo", "globacom"),
+    "9mobile": ("9mobile", "etisalat", "9 mobile"),
+}
+
+ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
+    "checking": ("checking", "current", "current account", "current acct", "current acc", "checking account",
+                 "main account", "main acct"),
+    "savings": ("savings", "saving", "savings account", "savings acct", "savings acc", "saving acct", "save account"),
+}
+
+
+def canonical_bank(text: str) -> str | None:
+    """The canonical bank for anything a customer typed, or None."""
+    return _lookup(text, {name: spellings for name, (_, spellings) in BANKS.items()})
+
+
+def canonical_biller(text: str) -> str | None:
+    return _lookup(text, {name: spellings for name, (_, spellings) in BILLERS.items()})
+
+
+def canonical_network(text: str) -> str | None:
+    return _lookup(text, NETWORKS)
+
+
+def canonical_account_type(text: str) -> str | None:
+    return _lookup(text, ACCOUNT_TYPES)
+
+
+def _lookup(text: str, table: dict[str, tuple[str, ...]]) -> str | None:
+    needle = " ".join(text.lower().split())
+    for name, spellings in table.items():
+        if needle == name.lower() or needle in spellings:
+            return name
+    return None

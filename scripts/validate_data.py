@@ -1,0 +1,63 @@
+"""`rasa data validate`, failing on errors and on every warning but one kind.
+
+Rasa warns about each response that no story or rule names; that is every form
+question (`utter_ask_<slot>`, asked by the form itself) and every response a custom
+action sends. Such a warning passes only when the response really is a form
+question for a slot in domain.yml, or is named by an action in actions/; a response
+that nothing sends still fails the build.
+
+    python scripts/validate_data.py
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+UNUSED = re.compile(r"The utterance '(\w+)' is not used in any story or rule")
+WARNING = re.compile(r"UserWarning|WARNING|ERROR")
+
+
+def main() -> int:
+    run = subprocess.run([".venv/bin/rasa", "data", "validate"], capture_output=True, text=True)
+    output = run.stdout + run.stderr
+    print(output)
+    problems: list[str] = []
+
+    domain = yaml.safe_load(Path("domain.yml").read_text())
+    slots = set(domain.get("slots", {}))
+    forms = set(domain.get("forms", {}))
+    actions_source = "\n".join(p.read_text() for p in Path("actions").rglob("*.py"))
+
+    for line in output.splitlines():
+        unused = UNUSED.search(line)
+        if unused:
+            response = unused.group(1)
+            if not (_is_form_question(response, slots, forms) or f'"{response}"' in actions_source):
+                problems.append(f"response '{response}' is sent by no story, rule, form or action")
+        elif WARNING.search(line):
+            problems.append(line.strip())
+
+    if run.returncode != 0 and not any(UNUSED.search(line) for line in output.splitlines()):
+        problems.append(f"rasa data validate exited with {run.returncode}")
+    for problem in problems:
+        print(f"validate: {problem}", file=sys.stderr)
+    print(f"validate: {'FAILED' if problems else 'ok'} ({len(problems)} problems)")
+    return 1 if problems else 0
+
+
+def _is_form_question(response: str, slots: set[str], forms: set[str]) -> bool:
+    if not response.startswith("utter_ask_"):
+        return False
+    asked = response.removeprefix("utter_ask_")
+    for form in forms:
+        asked = asked.removeprefix(f"{form}_")
+    return asked in slots
+
+
+if __name__ == "__main__":
+    sys.exit(main())
