@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Text
+from typing import Any, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -16,7 +16,7 @@ from banking.money import format_naira, mask_account_number, parse_amount_kobo
 MAX_LISTED = 10
 
 
-def balance_lines(accounts: List[Any]) -> Text:
+def balance_lines(accounts: List[Any]) -> str:
     return "\n".join(
         f"• {account.name} ({mask_account_number(account.number)}): {format_naira(account.balance_kobo)}"
         for account in accounts
@@ -24,7 +24,7 @@ def balance_lines(accounts: List[Any]) -> Text:
 
 
 class ActionCheckBalance(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_check_balance"
 
     async def run(
@@ -43,7 +43,7 @@ class ActionCheckBalance(Action):
 
 
 class ActionSearchTransactions(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_search_transactions"
 
     async def run(
@@ -98,7 +98,7 @@ class ActionSearchTransactions(Action):
 class ActionSpendingSummary(Action):
     """Deterministic spending breakdown by category for a period."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_spending_summary"
 
     async def run(
@@ -132,7 +132,7 @@ class ActionSpendingSummary(Action):
 
 
 class ActionShowReceipt(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_show_receipt"
 
     async def run(
@@ -159,7 +159,7 @@ class ActionShowReceipt(Action):
         return []
 
 
-def local_date(moment: Any) -> Text:
+def local_date(moment: Any) -> str:
     from actions.runtime import LAGOS
 
     return moment.astimezone(LAGOS).strftime("%d %b") if moment.tzinfo else moment.strftime("%d %b")

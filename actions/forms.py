@@ -8,7 +8,7 @@ either accepts a canonical value or answers with the reason and asks again.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
@@ -16,7 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.runtime import FLOW_SLOTS, banking, call, customer
+from actions.runtime import FLOW_SLOTS, banking, call, customer, latest_intent
 from banking import catalog, errors
 from banking.money import amount_entity_value
 from banking.phone import normalise_phone_number
@@ -27,11 +27,11 @@ SELF_PHONE_WORDS = re.compile(r"\b(my (own )?(number|line|phone|sim)|myself|me)\
 TEN_DIGITS = re.compile(r"(?<!\d)\d{10}(?!\d)")
 
 
-def _latest_text(tracker: Tracker) -> Text:
+def _latest_text(tracker: Tracker) -> str:
     return tracker.latest_message.get("text") or ""
 
 
-def _entities(tracker: Tracker, name: Text) -> List[Dict[Text, Any]]:
+def _entities(tracker: Tracker, name: str) -> List[Dict[str, Any]]:
     return [e for e in tracker.latest_message.get("entities", []) if e.get("entity") == name]
 
 
@@ -40,17 +40,17 @@ FORM_INTENTS = {"inform", "transfer_money", "pay_bill", "buy_airtime", "connect_
 
 def _answers_form(tracker: Tracker) -> bool:
     """Only a form answer fills form slots; "what's my savings balance?" mid-form does not."""
-    return tracker.get_intent_of_latest_message() in FORM_INTENTS
+    return latest_intent(tracker) in FORM_INTENTS
 
 
-def _word_before(text: Text, entity: Dict[Text, Any]) -> Optional[Text]:
+def _word_before(text: str, entity: Dict[str, Any]) -> str | None:
     if "start" not in entity:
         return None
     words = re.findall(r"[\w']+", text[: entity["start"]].lower())
     return words[-1] if words else None
 
 
-def _account_type_after(text: Text, entities: List[Dict[Text, Any]], words: set) -> Optional[Text]:
+def _account_type_after(text: str, entities: List[Dict[str, Any]], words: set) -> str | None:
     for entity in entities:
         if _word_before(text, entity) in words:
             return catalog.canonical_account_type(str(entity.get("value")))
@@ -62,14 +62,13 @@ class StartCheck:
 
     async def refuse_to_start(
         self, dispatcher: CollectingDispatcher, tracker: Tracker
-    ) -> Optional[List[EventType]]:
+    ) -> List[EventType] | None:
         if tracker.get_slot("requested_slot") is not None:
             return None  # the form is under way; checked once at its start
-        user = customer(tracker)
-        service = banking()
-        if not await call(service.is_connected, user):
+        profile = await call(banking().find_profile, customer(tracker))
+        if profile is None:
             dispatcher.utter_message(response="utter_not_connected")
-        elif await call(service.is_frozen, user):
+        elif profile.frozen:
             dispatcher.utter_message(response="utter_refuse_frozen")
         else:
             return None
@@ -79,7 +78,7 @@ class StartCheck:
 class SourceAccountMixin:
     async def extract_source_account(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         entities = _entities(tracker, "account_type")
         if not entities or not _answers_form(tracker):
             return {}
@@ -90,7 +89,7 @@ class SourceAccountMixin:
 
     def validate_source_account(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         account = catalog.canonical_account_type(str(slot_value))
         if account is None:
             dispatcher.utter_message(response="utter_unknown_account_type")
@@ -104,7 +103,7 @@ class SourceAccountMixin:
 class AmountMixin:
     async def extract_amount(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         """A bare "5000" answering "How much?" is an amount even if NLU missed it."""
         if tracker.get_slot("requested_slot") != "amount" or _entities(tracker, "amount") or not _answers_form(tracker):
             return {}
@@ -113,7 +112,7 @@ class AmountMixin:
 
     def validate_amount(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         value = amount_entity_value(str(slot_value))
         if value is None:
             dispatcher.utter_message(response="utter_invalid_amount")
@@ -121,15 +120,15 @@ class AmountMixin:
 
 
 class ValidateTransferForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidationAction):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "validate_transfer_form"
 
     async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
         return await self.refuse_to_start(dispatcher, tracker) or await super().run(dispatcher, tracker, domain)
 
     async def required_slots(
-        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[Text]:
+        self, domain_slots: List[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[str]:
         destination = tracker.get_slot("destination_account")
         if destination and not destination.isdigit():
             return [slot for slot in domain_slots if slot != "bank"]  # own account: no bank to ask
@@ -137,7 +136,7 @@ class ValidateTransferForm(StartCheck, SourceAccountMixin, AmountMixin, FormVali
 
     async def extract_destination_account(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         if not _answers_form(tracker):
             return {}
         text = _latest_text(tracker)
@@ -158,7 +157,7 @@ class ValidateTransferForm(StartCheck, SourceAccountMixin, AmountMixin, FormVali
 
     async def validate_destination_account(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         value = re.sub(r"\D", "", str(slot_value)) if any(c.isdigit() for c in str(slot_value)) else None
         if value is not None:
             if len(value) != 10:
@@ -179,7 +178,7 @@ class ValidateTransferForm(StartCheck, SourceAccountMixin, AmountMixin, FormVali
 
     async def validate_bank(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         bank = catalog.canonical_bank(str(slot_value))
         if bank is None:
             dispatcher.utter_message(response="utter_unknown_bank")
@@ -200,7 +199,7 @@ class ValidateTransferForm(StartCheck, SourceAccountMixin, AmountMixin, FormVali
 
 
 class ValidateBillForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidationAction):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "validate_bill_form"
 
     async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
@@ -208,7 +207,7 @@ class ValidateBillForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidati
 
     def validate_biller(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         biller = catalog.canonical_biller(str(slot_value))
         if biller is None:
             dispatcher.utter_message(response="utter_unknown_biller")
@@ -216,7 +215,7 @@ class ValidateBillForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidati
 
     async def extract_customer_ref(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         if not _answers_form(tracker):
             return {}
         for entity in ("customer_ref", "account_number", "phone_number"):
@@ -231,7 +230,7 @@ class ValidateBillForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidati
 
     async def validate_customer_ref(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         biller = tracker.get_slot("biller")
         if biller is None:
             return {"customer_ref": None}  # asked again once the biller is known
@@ -253,7 +252,7 @@ class ValidateBillForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidati
 
 
 class ValidateAirtimeForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidationAction):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "validate_airtime_form"
 
     async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
@@ -261,7 +260,7 @@ class ValidateAirtimeForm(StartCheck, SourceAccountMixin, AmountMixin, FormValid
 
     def validate_network(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         network = catalog.canonical_network(str(slot_value))
         if network is None:
             dispatcher.utter_message(response="utter_unknown_network")
@@ -269,13 +268,13 @@ class ValidateAirtimeForm(StartCheck, SourceAccountMixin, AmountMixin, FormValid
 
     async def extract_phone_number(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         if not _answers_form(tracker):
             return {}
         found = _entities(tracker, "phone_number")
         if found:
             return {"phone_number": str(found[0].get("value"))}
-        if tracker.get_slot("requested_slot") != "phone_number" and tracker.get_intent_of_latest_message() != "buy_airtime":
+        if tracker.get_slot("requested_slot") != "phone_number" and latest_intent(tracker) != "buy_airtime":
             return {}
         text = _latest_text(tracker)
         if SELF_PHONE_WORDS.search(text) and normalise_phone_number(tracker.sender_id):
@@ -288,7 +287,7 @@ class ValidateAirtimeForm(StartCheck, SourceAccountMixin, AmountMixin, FormValid
 
     def validate_phone_number(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         number = normalise_phone_number(str(slot_value))
         if number is None:
             dispatcher.utter_message(response="utter_invalid_phone_number")
@@ -296,7 +295,7 @@ class ValidateAirtimeForm(StartCheck, SourceAccountMixin, AmountMixin, FormValid
 
 
 class ValidateConnectBankForm(FormValidationAction):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "validate_connect_bank_form"
 
     async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
@@ -309,14 +308,14 @@ class ValidateConnectBankForm(FormValidationAction):
 
     def validate_bank(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         bank = catalog.canonical_bank(str(slot_value))
         if bank is None:
             dispatcher.utter_message(response="utter_unknown_bank")
         return {"bank": bank}
 
 
-def reference_name(biller: Text) -> Text:
+def reference_name(biller: str) -> str:
     """What the customer calls the number that identifies them to a biller."""
     category = catalog.BILLERS.get(biller, ("", ()))[0]
     return {

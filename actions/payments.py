@@ -8,7 +8,7 @@ and only the operation that confirmation named (`pending_op_id`).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
@@ -22,6 +22,7 @@ from actions.runtime import (
     banking,
     call,
     customer,
+    latest_intent,
     local_time,
     utter_refusal,
 )
@@ -53,7 +54,7 @@ DONE_RESPONSE = {
 
 def ask_for_yes(dispatcher: CollectingDispatcher, operation: Any, **extra: Any) -> List[EventType]:
     """Shows the confirmation of a pending operation and remembers which one it is."""
-    ttl_minutes = max(1, round((operation.expires_at - operation.created_at).total_seconds() / 60))
+    ttl_minutes = max(1, round(banking().settings.confirmation_ttl_seconds / 60))
     dispatcher.utter_message(
         response=CONFIRMATION_RESPONSE[operation.kind],
         amount=format_naira(operation.amount_kobo),
@@ -72,7 +73,7 @@ class PrepareMoneyMovement(Action):
 
     form_slots: tuple = ()
 
-    async def prepare(self, tracker: Tracker, user: Text, amount_kobo: int) -> Any:
+    async def prepare(self, tracker: Tracker, user: str, amount_kobo: int) -> Any:
         raise NotImplementedError
 
     async def run(
@@ -93,10 +94,10 @@ class PrepareMoneyMovement(Action):
 class ActionPrepareTransfer(PrepareMoneyMovement):
     form_slots = ("amount", "source_account", "destination_account")
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_prepare_transfer"
 
-    async def prepare(self, tracker: Tracker, user: Text, amount_kobo: int) -> Any:
+    async def prepare(self, tracker: Tracker, user: str, amount_kobo: int) -> Any:
         destination = tracker.get_slot("destination_account")
         source = tracker.get_slot("source_account")
         if destination.isdigit():
@@ -110,10 +111,10 @@ class ActionPrepareTransfer(PrepareMoneyMovement):
 class ActionPrepareBillPayment(PrepareMoneyMovement):
     form_slots = ("biller", "customer_ref", "amount", "source_account")
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_prepare_bill_payment"
 
-    async def prepare(self, tracker: Tracker, user: Text, amount_kobo: int) -> Any:
+    async def prepare(self, tracker: Tracker, user: str, amount_kobo: int) -> Any:
         return await call(
             banking().prepare_bill, user, amount_kobo, tracker.get_slot("source_account"),
             tracker.get_slot("biller"), tracker.get_slot("customer_ref"),
@@ -123,10 +124,10 @@ class ActionPrepareBillPayment(PrepareMoneyMovement):
 class ActionPrepareAirtime(PrepareMoneyMovement):
     form_slots = ("network", "phone_number", "amount", "source_account")
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_prepare_airtime"
 
-    async def prepare(self, tracker: Tracker, user: Text, amount_kobo: int) -> Any:
+    async def prepare(self, tracker: Tracker, user: str, amount_kobo: int) -> Any:
         return await call(
             banking().prepare_airtime, user, amount_kobo, tracker.get_slot("source_account"),
             tracker.get_slot("network"), tracker.get_slot("phone_number"),
@@ -136,13 +137,13 @@ class ActionPrepareAirtime(PrepareMoneyMovement):
 class ActionConfirmPending(Action):
     """Runs on every affirm: executes the one operation the customer was shown."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_confirm_pending"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        op_id: Optional[Text] = tracker.get_slot("pending_op_id")
+        op_id: str | None = tracker.get_slot("pending_op_id")
         if not op_id:
             dispatcher.utter_message(response="utter_nothing_pending")
             return []
@@ -162,7 +163,7 @@ class ActionConfirmPending(Action):
         return []
 
 
-def receipt_details(receipt: Any) -> Dict[Text, Any]:
+def receipt_details(receipt: Any) -> Dict[str, Any]:
     settings = banking().settings
     return {
         "amount": format_naira(receipt.amount_kobo),
@@ -178,7 +179,7 @@ def receipt_details(receipt: Any) -> Dict[Text, Any]:
 class ActionCancelPending(Action):
     """Runs on deny/cancel outside a form: drops the operation awaiting a YES."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_cancel_pending"
 
     async def run(
@@ -203,13 +204,13 @@ class ActionCancelPending(Action):
 class ActionCancelFlow(Action):
     """Stops the form under way (cancel, NO, or an emergency) with nothing moved."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_cancel_flow"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        if tracker.get_intent_of_latest_message() in ("cancel", "deny"):
+        if latest_intent(tracker) in ("cancel", "deny"):
             dispatcher.utter_message(response="utter_cancelled")
         return [*RESET_FLOW, SlotSet("requested_slot", None), ActiveLoop(None)]
 
@@ -217,7 +218,7 @@ class ActionCancelFlow(Action):
 class ActionAskCustomerRef(Action):
     """Asks for the meter, smartcard or account number by the biller's own name for it."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_ask_customer_ref"
 
     async def run(
@@ -235,7 +236,7 @@ class ActionPrepareFreeze(Action):
 
     kind = "freeze"
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_prepare_freeze"
 
     async def run(
@@ -255,21 +256,21 @@ class ActionPrepareFreeze(Action):
 class ActionPrepareUnfreeze(ActionPrepareFreeze):
     kind = "unfreeze"
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_prepare_unfreeze"
 
 
 class ActionPrepareDisconnect(ActionPrepareFreeze):
     kind = "disconnect"
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_prepare_disconnect"
 
 
 class ActionSetLimit(Action):
     """Shows the daily transfer limit, or asks for a YES to change it."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_set_limit"
 
     async def run(

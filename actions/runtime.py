@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List, Optional, Text, TypeVar
+from typing import Any, Callable, Dict, List, TypeVar
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 LAGOS = timezone(timedelta(hours=1))
 
-_service: Optional[BankingService] = None
+_service: BankingService | None = None
 
 
 def banking() -> BankingService:
@@ -34,7 +34,7 @@ def banking() -> BankingService:
     return _service
 
 
-def use_service(service: Optional[BankingService]) -> None:
+def use_service(service: BankingService | None) -> None:
     """Wires a specific service (tests, alternative providers)."""
     global _service
     _service = service
@@ -44,7 +44,7 @@ def settings() -> Settings:
     return banking().settings
 
 
-def customer(tracker: Tracker) -> Text:
+def customer(tracker: Tracker) -> str:
     """The customer's stored key: a keyed hash of the WhatsApp sender id."""
     return user_key(tracker.sender_id, settings().user_id_salt)
 
@@ -56,24 +56,29 @@ async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     )
 
 
-def latest_entity(tracker: Tracker, entity: Text) -> Optional[Text]:
+def latest_intent(tracker: Tracker) -> str | None:
+    """The intent NLU gave the latest message; nlu_fallback stays nlu_fallback."""
+    return (tracker.latest_message.get("intent") or {}).get("name")
+
+
+def latest_entity(tracker: Tracker, entity: str) -> str | None:
     value = next(tracker.get_latest_entity_values(entity), None)
     return str(value) if value is not None else None
 
 
-def local_time(moment: datetime) -> Text:
+def local_time(moment: datetime) -> str:
     """A time as a Lagos customer reads it, e.g. 14:05."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(LAGOS).strftime("%H:%M")
 
 
-def account_label(account_type: Optional[Text]) -> Text:
+def account_label(account_type: str | None) -> str:
     return (account_type or "").capitalize()
 
 
 # Which response explains which refusal; the banking core's error tree decides.
-REFUSALS: Dict[type, Text] = {
+REFUSALS: Dict[type, str] = {
     errors.NotConnected: "utter_not_connected",
     errors.AccountFrozen: "utter_refuse_frozen",
     errors.InsufficientFunds: "utter_refuse_insufficient_funds",
@@ -93,15 +98,15 @@ def utter_refusal(
     dispatcher: CollectingDispatcher,
     error: errors.BankingError,
     *,
-    amount_kobo: Optional[int] = None,
-    account: Optional[Text] = None,
+    amount_kobo: int | None = None,
+    account: str | None = None,
 ) -> None:
     """Tells the customer exactly why nothing happened."""
     response = next(
         (name for kind, name in REFUSALS.items() if isinstance(error, kind)),
         "utter_provider_unavailable",
     )
-    details: Dict[Text, Any] = {"detail": str(error) or error.code}
+    details: Dict[str, Any] = {"detail": str(error) or error.code}
     if isinstance(error, errors.InsufficientFunds):
         details["available"] = format_naira(getattr(error, "available_kobo", 0) or 0)
         details["amount"] = format_naira(amount_kobo or 0)
@@ -112,7 +117,7 @@ def utter_refusal(
     dispatcher.utter_message(response=response, **details)
 
 
-def slot_resets(*names: Text) -> List[Dict[Text, Any]]:
+def slot_resets(*names: str) -> List[Dict[str, Any]]:
     from rasa_sdk.events import SlotSet
 
     return [SlotSet(name, None) for name in names]

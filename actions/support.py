@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -11,7 +11,7 @@ from rasa_sdk.forms import ValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.accounts import balance_lines
-from actions.runtime import banking, call, customer, latest_entity, utter_refusal
+from actions.runtime import banking, call, customer, latest_entity, latest_intent, utter_refusal
 from banking import errors
 from banking.language import detect_language
 
@@ -19,7 +19,7 @@ from banking.language import detect_language
 class ActionConnectBank(Action):
     """Links the bank chosen in connect_bank_form (the sandbox completes at once)."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_connect_bank"
 
     async def run(
@@ -41,7 +41,7 @@ class ActionConnectBank(Action):
 class ActionHumanHandoff(Action):
     """Gives the bank's support contact and flags the conversation for an agent."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_human_handoff"
 
     async def run(
@@ -60,7 +60,7 @@ class ActionHumanHandoff(Action):
 
 
 class ActionChangeLanguage(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_change_language"
 
     async def run(
@@ -74,7 +74,7 @@ class ActionChangeLanguage(Action):
 class ActionFallback(Action):
     """Messages the NLU is unsure about: for now, the menu of what the assistant does."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_fallback"
 
     async def run(
@@ -87,14 +87,14 @@ class ActionFallback(Action):
 class ValidatePredefinedSlots(ValidationAction):
     """Runs after every user message: keeps the reply language in step with the customer."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_validate_slot_mappings"
 
     async def extract_language(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
-        current: Optional[Text] = tracker.get_slot("language")
-        if tracker.get_intent_of_latest_message() == "change_language":
+    ) -> Dict[str, Any]:
+        current: str | None = tracker.get_slot("language")
+        if latest_intent(tracker) == "change_language":
             asked = latest_entity(tracker, "language")
             if asked in ("english", "pidgin"):
                 return {"language": asked}

@@ -10,7 +10,7 @@ become canonical ("gtb" -> "GTBank") and amounts numeric ("10k" -> "10000").
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Dict, List, Optional, Text
+from typing import Any, Callable, Dict, List
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -25,7 +25,7 @@ from banking.money import amount_entity_value
 
 EXTRACTOR_NAME = "EntityResolver"
 
-CANONICAL: Dict[Text, Callable[[Text], Optional[Text]]] = {
+CANONICAL: Dict[str, Callable[[str], str | None]] = {
     "bank": catalog.canonical_bank,
     "biller": catalog.canonical_biller,
     "network": catalog.canonical_network,
@@ -49,11 +49,11 @@ class EntityResolver(GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "EntityResolver":
+    ) -> EntityResolver:
         return cls()
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
@@ -66,7 +66,7 @@ class EntityResolver(GraphComponent):
         return messages
 
 
-def resolve_entities(text: Text, entities: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
+def resolve_entities(text: str, entities: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """The merged, normalised entities of one message, in text order."""
     learned = [e for e in entities if e.get("extractor") != "SpacyEntityExtractor"]
     ruled = [e for e in entities if e.get("extractor") == "SpacyEntityExtractor"]
@@ -85,7 +85,7 @@ def resolve_entities(text: Text, entities: List[Dict[Text, Any]]) -> List[Dict[T
     return resolved
 
 
-def _normalise(text: Text, entity: Dict[Text, Any]) -> Optional[Dict[Text, Any]]:
+def _normalise(text: str, entity: Dict[str, Any]) -> Dict[str, Any] | None:
     entity = {**entity, "source": entity.get("extractor"), "extractor": EXTRACTOR_NAME}
     label = entity.get("entity")
     raw = _surface(text, entity)
@@ -102,17 +102,17 @@ def _normalise(text: Text, entity: Dict[Text, Any]) -> Optional[Dict[Text, Any]]
     return entity
 
 
-def _surface(text: Text, entity: Dict[Text, Any]) -> Text:
+def _surface(text: str, entity: Dict[str, Any]) -> str:
     if "start" in entity and "end" in entity:
         return text[entity["start"] : entity["end"]]
     return str(entity.get("value", ""))
 
 
-def _overlaps(a: Dict[Text, Any], b: Dict[Text, Any]) -> bool:
+def _overlaps(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
     return a.get("start", -1) < b.get("end", -1) and b.get("start", -1) < a.get("end", -1)
 
 
-def _marked_amounts(text: Text, taken: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
+def _marked_amounts(text: str, taken: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     found = []
     for match in MARKED_AMOUNT.finditer(text):
         candidate = {"entity": "amount", "start": match.start(), "end": match.end(),
