@@ -43,9 +43,14 @@ def clock() -> ActionClock:
 
 
 @pytest.fixture
-def service(clock: ActionClock) -> Iterator[BankingService]:
-    db = in_memory_database()
-    ensure_indexes(db)
+def db() -> Any:
+    database = in_memory_database()
+    ensure_indexes(database)
+    return database
+
+
+@pytest.fixture
+def service(db: Any, clock: ActionClock) -> Iterator[BankingService]:
     settings = Settings(user_id_salt="action-tests", support_phone="+234 1 700 0000")
     banking = BankingService(db, SandboxProvider(), settings, clock=clock)
     runtime.use_service(banking)

@@ -1,0 +1,91 @@
+"""Settings read once from the environment, validated before anyone is served."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from banking.errors import ConfigError
+
+__all__ = ["DEVELOPMENT_SALT", "KNOWN_PROVIDERS", "ConfigError", "Settings"]
+
+DEVELOPMENT_SALT = "development-only-salt-do-not-use-in-production"
+KNOWN_PROVIDERS = ("sandbox", "mono", "plaid")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the banking core needs from the deployment."""
+
+    mongodb_uri: str | None = None
+    bank_provider: str = "sandbox"
+    confirmation_ttl_seconds: int = 300
+    daily_transfer_limit_kobo: int = 50_000_000  # ₦500,000
+    user_id_salt: str = DEVELOPMENT_SALT
+    support_phone: str = "+234 1 700 0000"
+    support_email: str = "support@example-bank.ng"
+    support_hours: str = "24/7"
+
+    @property
+    def is_development(self) -> bool:
+        """True when no USER_ID_SALT was given, so user keys are not secret."""
+        return self.user_id_salt == DEVELOPMENT_SALT
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Build settings from environment variables; empty values count as unset."""
+        defaults = cls()
+        return cls(
+            mongodb_uri=_text(environ, "MONGODB_URI"),
+            bank_provider=_provider(environ),
+            confirmation_ttl_seconds=_positive_int(
+                environ, "CONFIRMATION_TTL_SECONDS", defaults.confirmation_ttl_seconds),
+            daily_transfer_limit_kobo=_naira_as_kobo(
+                environ, "DAILY_TRANSFER_LIMIT", defaults.daily_transfer_limit_kobo),
+            user_id_salt=_text(environ, "USER_ID_SALT") or DEVELOPMENT_SALT,
+            support_phone=_text(environ, "SUPPORT_PHONE") or defaults.support_phone,
+            support_email=_text(environ, "SUPPORT_EMAIL") or defaults.support_email,
+            support_hours=_text(environ, "SUPPORT_HOURS") or defaults.support_hours,
+        )
+
+
+def _text(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+def _provider(environ: Mapping[str, str]) -> str:
+    value = (_text(environ, "BANK_PROVIDER") or "sandbox").lower()
+    if value not in KNOWN_PROVIDERS:
+        raise ConfigError(f"BANK_PROVIDER={value!r} is unknown; use one of {', '.join(KNOWN_PROVIDERS)}")
+    return value
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = _text(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than zero")
+    return value
+
+
+def _naira_as_kobo(environ: Mapping[str, str], name: str, default: int) -> int:
+    """Read a naira amount (commas allowed) and return kobo, never via float."""
+    raw = _text(environ, name)
+    if raw is None:
+        return default
+    try:
+        naira = Decimal(raw.replace(",", "").lstrip("₦"))
+    except InvalidOperation:
+        raise ConfigError(f"{name}={raw!r} is not a naira amount") from None
+    kobo = naira * 100
+    if not naira.is_finite() or kobo <= 0 or kobo != kobo.to_integral_value():
+        raise ConfigError(f"{name}={raw!r} must be a positive naira amount")
+    return int(kobo)

@@ -1,0 +1,141 @@
+"""Why a banking request did not go through, as a small hierarchy of exceptions.
+
+Every customer-facing failure carries a stable ``code`` so the assistant can pick
+a reply without parsing messages, and messages never hold a phone number or a
+full account number, so they are safe to log.
+
+    BankingError                      code
+    ├── NotConnected                  not_connected
+    ├── UnknownAccount                unknown_account
+    ├── InsufficientFunds             insufficient_funds  (.available_kobo)
+    ├── LimitExceeded                 limit_exceeded      (.remaining_kobo, .limit_kobo)
+    ├── AccountFrozen                 account_frozen
+    ├── NotFrozen                     not_frozen
+    ├── InvalidAmount                 invalid_amount
+    ├── InvalidDetails                invalid_details
+    ├── NameEnquiryFailed             name_enquiry_failed
+    ├── NothingPending                nothing_pending
+    ├── ConfirmationExpired           confirmation_expired
+    ├── AlreadyExecuted               already_executed    (.receipt)
+    ├── ProviderUnavailable           provider_unavailable
+    └── StorageError                  storage_error
+
+    ConfigError(ValueError)           a deployment mistake, raised at start-up
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from banking.models import Receipt
+
+
+class BankingError(Exception):
+    """Base of every failure the assistant should explain to the customer."""
+
+    code: str = "banking_error"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.code.replace("_", " "))
+
+
+class NotConnected(BankingError):
+    """The customer has not linked a bank yet (or unlinked it)."""
+
+    code = "not_connected"
+
+
+class UnknownAccount(BankingError):
+    """An account type, transaction reference or record the customer does not have."""
+
+    code = "unknown_account"
+
+
+class InsufficientFunds(BankingError):
+    """The source account cannot cover the amount."""
+
+    code = "insufficient_funds"
+
+    def __init__(self, message: str = "", *, available_kobo: int = 0) -> None:
+        super().__init__(message)
+        self.available_kobo = available_kobo
+
+
+class LimitExceeded(BankingError):
+    """The amount would take today's outgoing total over the daily limit."""
+
+    code = "limit_exceeded"
+
+    def __init__(self, message: str = "", *, remaining_kobo: int = 0, limit_kobo: int = 0) -> None:
+        super().__init__(message)
+        self.remaining_kobo = remaining_kobo
+        self.limit_kobo = limit_kobo
+
+
+class AccountFrozen(BankingError):
+    """The customer froze their accounts; money cannot leave them."""
+
+    code = "account_frozen"
+
+
+class NotFrozen(BankingError):
+    """An unfreeze was asked for while nothing is frozen."""
+
+    code = "not_frozen"
+
+
+class InvalidAmount(BankingError):
+    """Zero, negative, out-of-range or otherwise unusable amount."""
+
+    code = "invalid_amount"
+
+
+class InvalidDetails(BankingError):
+    """A malformed account number, phone number, biller reference, bank or filter."""
+
+    code = "invalid_details"
+
+
+class NameEnquiryFailed(BankingError):
+    """The receiving bank could not resolve the account holder's name."""
+
+    code = "name_enquiry_failed"
+
+
+class NothingPending(BankingError):
+    """There is no pending confirmation with that id for this customer."""
+
+    code = "nothing_pending"
+
+
+class ConfirmationExpired(BankingError):
+    """The customer confirmed too late; they must start again."""
+
+    code = "confirmation_expired"
+
+
+class AlreadyExecuted(BankingError):
+    """The operation already ran (or is running); it will not run twice."""
+
+    code = "already_executed"
+
+    def __init__(self, message: str = "", *, receipt: Receipt | None = None) -> None:
+        super().__init__(message)
+        self.receipt = receipt
+
+
+class ProviderUnavailable(BankingError):
+    """The bank provider did not answer; nothing was changed."""
+
+    code = "provider_unavailable"
+
+
+class StorageError(BankingError):
+    """The database failed; the customer should try again later."""
+
+    code = "storage_error"
+
+
+class ConfigError(ValueError):
+    """A setting in the environment is unusable; raised before serving anyone."""

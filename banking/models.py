@@ -1,0 +1,139 @@
+"""Immutable values the banking service hands to the assistant.
+
+All money is integer kobo; all datetimes are timezone-aware.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from banking.money import mask_account_number
+from banking.periods import Period
+
+ACCOUNT_ORDER = ("checking", "savings")
+
+
+@dataclass(frozen=True)
+class Account:
+    """One of the customer's own accounts."""
+
+    type: str  # "checking" | "savings"
+    name: str
+    number: str
+    balance_kobo: int
+
+    @property
+    def masked_number(self) -> str:
+        """What may be shown or logged: "******6789"."""
+        return mask_account_number(self.number)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A customer's link to their bank."""
+
+    user: str
+    bank: str
+    bank_code: str
+    connected_at: datetime
+    frozen: bool
+    frozen_at: datetime | None
+    daily_limit_kobo: int
+    accounts: tuple[Account, ...]
+
+    def account(self, account_type: str) -> Account:
+        """The account of that type; KeyError if the customer has none."""
+        for account in self.accounts:
+            if account.type == account_type:
+                return account
+        raise KeyError(account_type)
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """A posted debit or credit, seeded history or a movement the assistant executed."""
+
+    reference: str
+    posted_at: datetime
+    amount_kobo: int  # always > 0; see direction
+    direction: str  # "debit" | "credit"
+    category: str
+    merchant: str  # merchant, person or own account on the other side
+    narration: str
+    account: str  # "checking" | "savings"
+
+    @property
+    def counterparty(self) -> str:
+        return self.merchant
+
+
+@dataclass(frozen=True)
+class TransactionPage:
+    """The newest matching transactions plus totals over every match."""
+
+    items: tuple[Transaction, ...]
+    total_count: int
+    total_kobo: int  # sum of amounts over all matches, not just this page
+    period_label: str
+    period: Period
+
+
+@dataclass(frozen=True)
+class SpendingSummary:
+    """Where the money went in a period, biggest category first."""
+
+    period_label: str
+    period: Period
+    by_category: tuple[tuple[str, int], ...]  # (category, debit kobo), largest first
+    total_debit_kobo: int
+    total_credit_kobo: int  # money in, excluding moves between the customer's own accounts
+    top_merchants: tuple[tuple[str, int], ...]  # (merchant, debit kobo), at most five, largest first
+
+
+@dataclass(frozen=True)
+class LimitStatus:
+    limit_kobo: int
+    spent_today_kobo: int
+    remaining_kobo: int
+
+
+@dataclass(frozen=True)
+class PendingOperation:
+    """What the customer is asked to confirm, and until when."""
+
+    op_id: str
+    kind: str  # transfer | bill | airtime | freeze | unfreeze | disconnect | set_limit
+    amount_kobo: int  # the new limit for set_limit; 0 when no money moves
+    source: str | None  # own account type money leaves from, None when no money moves
+    destination_label: str
+    holder_name: str | None
+    expires_at: datetime
+    fee_kobo: int = 0
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof that a confirmed operation ran."""
+
+    op_id: str
+    reference: str
+    kind: str
+    amount_kobo: int
+    source: str | None
+    destination_label: str
+    new_balance_kobo: int | None  # of the source account; None when unknown or no money moved
+    executed_at: datetime
+
+    def to_document(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Receipt:
+        fields = {name: document.get(name) for name in cls.__dataclass_fields__}
+        executed_at = fields["executed_at"]
+        if isinstance(executed_at, datetime):
+            fields["executed_at"] = (executed_at.replace(tzinfo=timezone.utc) if executed_at.tzinfo is None
+                                     else executed_at.astimezone(timezone.utc))
+        return cls(**fields)

@@ -1,0 +1,47 @@
+"""The seam between the banking core and whoever actually holds the money."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from banking.config import Settings
+from banking.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AccountSeed:
+    """An account as the provider reports it when a customer links their bank."""
+
+    type: str  # "checking" | "savings"
+    name: str
+    number: str
+    balance_kobo: int
+
+
+class BankProvider(Protocol):
+    """What the service needs from a bank integration (sandbox today; Mono or Plaid later)."""
+
+    name: str
+
+    def connect(self, user: str, bank: str) -> list[AccountSeed]:
+        """Open the link and report the customer's accounts."""
+
+    def seed_transactions(self, user: str, bank: str, now: datetime) -> list[dict[str, Any]]:
+        """Past transactions to import at link time, as `transactions` documents ending at ``now``."""
+
+    def name_enquiry(self, account_number: str, bank: str) -> str:
+        """The holder's name for a NUBAN at a bank (NIP name enquiry)."""
+
+    def validate_biller_ref(self, biller: str, ref: str) -> str:
+        """The customer name registered on a meter, smartcard or biller account."""
+
+
+def get_provider(settings: Settings) -> BankProvider:
+    """The provider named by BANK_PROVIDER; only the sandbox exists for now."""
+    if settings.bank_provider == "sandbox":
+        from banking.sandbox import SandboxProvider
+
+        return SandboxProvider()
+    raise ConfigError(f"BANK_PROVIDER={settings.bank_provider} is not available yet")
