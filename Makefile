@@ -9,6 +9,7 @@ SPACY_MODEL := build/spacy_banking
 MODEL := models/banking.tar.gz
 
 export RASA_TELEMETRY_ENABLED := false
+export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # Rasa 3.6 prints this for every domain that has slots, whatever their mappings.

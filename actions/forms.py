@@ -35,7 +35,8 @@ def _entities(tracker: Tracker, name: str) -> List[Dict[str, Any]]:
     return [e for e in tracker.latest_message.get("entities", []) if e.get("entity") == name]
 
 
-FORM_INTENTS = {"inform", "transfer_money", "pay_bill", "buy_airtime", "connect_bank"}
+# nlu_fallback too: an unsure intent with the very entity the form asked for is still an answer
+FORM_INTENTS = {"inform", "transfer_money", "pay_bill", "buy_airtime", "connect_bank", "nlu_fallback"}
 
 
 def _answers_form(tracker: Tracker) -> bool:

@@ -8,6 +8,7 @@ and only the operation that confirmation named (`pending_op_id`).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
@@ -68,13 +69,14 @@ def ask_for_yes(dispatcher: CollectingDispatcher, operation: Any, **extra: Any) 
     return [SlotSet("pending_op_id", operation.op_id)]
 
 
-class PrepareMoneyMovement(Action):
+class PrepareMoneyMovement(Action, ABC):
     """Base of the three money forms' submit actions."""
 
     form_slots: tuple = ()
 
+    @abstractmethod
     async def prepare(self, tracker: Tracker, user: str, amount_kobo: int) -> Any:
-        raise NotImplementedError
+        """Asks the banking core for a pending operation built from the form's slots."""
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
