@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, List
 
 from rasa_sdk import Action, Tracker
@@ -14,6 +15,7 @@ from banking import errors
 from banking.money import format_naira, mask_account_number, parse_amount_kobo
 
 MAX_LISTED = 10
+REFERENCE = re.compile(r"\bSBX-[0-9A-F]{6,}\b", re.IGNORECASE)
 
 
 def balance_lines(accounts: List[Any]) -> str:
@@ -126,20 +128,35 @@ class ActionSpendingSummary(Action):
             lines=lines,
             total_out=format_naira(summary.total_debit_kobo),
             total_in=format_naira(summary.total_credit_kobo),
-            comparison="",
         )
         return []
 
 
 class ActionShowReceipt(Action):
+    """Receipt of a past transaction: by reference, by merchant ("my uber receipt"), else the latest."""
+
     def name(self) -> str:
         return "action_show_receipt"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
+        user = customer(tracker)
+        reference = REFERENCE.search(tracker.latest_message.get("text") or "")
+        merchant = latest_entity(tracker, "merchant")
         try:
-            transaction = await call(banking().receipt, customer(tracker), None)
+            if reference:
+                transaction = await call(banking().receipt, user, reference.group(0))
+            elif merchant:
+                page = await call(
+                    banking().search_transactions, user,
+                    period_text=latest_entity(tracker, "time_period") or "past 3 months", merchant=merchant, limit=1,
+                )
+                if not page.items:
+                    raise errors.UnknownAccount("no transaction with that merchant")
+                transaction = page.items[0]
+            else:
+                transaction = await call(banking().receipt, user, None)
         except errors.UnknownAccount:
             dispatcher.utter_message(response="utter_no_receipt")
             return []

@@ -139,3 +139,20 @@ async def test_every_response_an_action_names_exists_in_both_languages():
         assert variants, f"{name} is named by an action but missing from domain.yml"
         conditions = [v.get("condition") for v in variants]
         assert None in conditions and any(c for c in conditions), f"{name} needs English and Pidgin"
+
+
+async def test_receipt_by_merchant_and_by_reference(connected, service):
+    page = service.search_transactions(connected, period_text="past 3 months", merchant="Uber", limit=1)
+    text = "send me receipt for my uber ride"
+    by_merchant = await run(ActionShowReceipt(), make_tracker(text, "get_receipt", [
+        entity("merchant", "Uber", text, surface="uber")]))
+    reference = page.items[0].reference
+    by_reference = await run(ActionShowReceipt(), make_tracker(f"receipt for {reference.lower()}", "get_receipt"))
+
+    assert by_merchant.responses == ["utter_receipt"] and reference in by_merchant.text
+    assert by_reference.responses == ["utter_receipt"] and reference in by_reference.text
+
+
+async def test_receipt_for_an_unknown_reference(connected):
+    outcome = await run(ActionShowReceipt(), make_tracker("receipt SBX-DEADBEEF00", "get_receipt"))
+    assert outcome.responses == ["utter_no_receipt"]
