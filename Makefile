@@ -66,7 +66,7 @@ test-nlu: $(MODEL)
 
 test-core: $(MODEL)
 	$(RASA) test core --stories tests/test_stories.yml --model $(MODEL) \
-	    --out results/core --fail-on-prediction-errors
+	    --out results/core --fail-on-prediction-errors --e2e
 	$(BIN)/python scripts/check_core_results.py tests/test_stories.yml results/core
 
 test: lint unit validate test-nlu test-core

@@ -44,10 +44,14 @@ def _answers_form(tracker: Tracker) -> bool:
     return latest_intent(tracker) in FORM_INTENTS
 
 
+FILLER_WORDS = {"my", "own", "the", "our", "mi", "me", "am", "d"}
+
+
 def _word_before(text: str, entity: Dict[str, Any]) -> str | None:
+    """The word that governs an entity: "to my savings" -> "to"."""
     if "start" not in entity:
         return None
-    words = re.findall(r"[\w']+", text[: entity["start"]].lower())
+    words = [w for w in re.findall(r"[\w']+", text[: entity["start"]].lower()) if w not in FILLER_WORDS]
     return words[-1] if words else None
 
 

@@ -136,6 +136,16 @@ class ActionPrepareAirtime(PrepareMoneyMovement):
         )
 
 
+# A YES moves money only when NLU is sure of it (or it is the Yes button, 1.0):
+# fillers such as "hmm" or "haha" land on affirm at 0.6-0.8, real ones at 0.88+.
+EXPLICIT_YES_CONFIDENCE = 0.85
+
+
+def is_explicit_yes(tracker: Tracker) -> bool:
+    intent = tracker.latest_message.get("intent") or {}
+    return intent.get("name") == "affirm" and float(intent.get("confidence") or 0) >= EXPLICIT_YES_CONFIDENCE
+
+
 class ActionConfirmPending(Action):
     """Runs on every affirm: executes the one operation the customer was shown."""
 
@@ -148,6 +158,9 @@ class ActionConfirmPending(Action):
         op_id: str | None = tracker.get_slot("pending_op_id")
         if not op_id:
             dispatcher.utter_message(response="utter_nothing_pending")
+            return []
+        if not is_explicit_yes(tracker):
+            dispatcher.utter_message(response="utter_confirm_explicitly")
             return []
         try:
             receipt = await call(banking().confirm, customer(tracker), op_id)

@@ -170,3 +170,13 @@ async def test_connect_form_stops_when_a_bank_is_already_linked(connected):
 async def test_customer_key_is_not_the_phone_number():
     key = customer(make_tracker())
     assert "8031234567" not in key and len(key) == 64
+
+
+async def test_my_between_the_preposition_and_the_account_is_understood(connected):
+    text = "move 20k from my current to my savings"
+    tracker = make_tracker(text, "transfer_money", [
+        entity("account_type", "checking", text, surface="current"), entity("account_type", "savings", text)])
+    form = ValidateTransferForm()
+    assert await form.extract_source_account(CollectingDispatcher(), tracker, DOMAIN) == {"source_account": "checking"}
+    assert await form.extract_destination_account(CollectingDispatcher(), tracker, DOMAIN) == {
+        "destination_account": "savings"}

@@ -241,3 +241,16 @@ async def test_cancel_mid_form_stops_it_and_clears_slots(connected):
         {k: e.get(k) for k in ("event", "name")} for e in outcome.events if e["event"] == "active_loop"
     ]
     assert outcome.slot("amount") is None
+
+
+async def test_an_unsure_yes_moves_nothing_and_asks_again(connected, service):
+    _, op_id = await prepared(TRANSFER_OUT)
+    hmm = make_tracker("hmm", "affirm", slots={"pending_op_id": op_id})
+    hmm.latest_message["intent"]["confidence"] = 0.74
+
+    unsure = await run(ActionConfirmPending(), hmm)
+    sure = await run(ActionConfirmPending(), make_tracker("yes", "affirm", slots={"pending_op_id": op_id}))
+
+    assert unsure.responses == ["utter_confirm_explicitly"]
+    assert sure.responses == ["utter_transfer_done"]
+    assert balance(service, connected) == 3_532_050
