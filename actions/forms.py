@@ -8,6 +8,7 @@ either accepts a canonical value or answers with the reason and asks again.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from typing import Any, Dict, List
 
 from rasa_sdk import Tracker
@@ -62,22 +63,82 @@ def _account_type_after(text: str, entities: List[Dict[str, Any]], words: set) -
     return None
 
 
-class StartCheck:
-    """Stops a money form before its first question when it cannot succeed."""
+class MoneyForm(FormValidationAction, ABC):
+    """What every money form does when it starts: refuse early, and forget stale answers.
 
-    async def refuse_to_start(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker
-    ) -> List[EventType] | None:
-        if tracker.get_slot("requested_slot") is not None:
-            return None  # the form is under way; checked once at its start
+    At the start (see `form_is_starting`) a
+    customer who has no bank or whose accounts are frozen is told so before any
+    question, and every flow slot the triggering message did not set is cleared, so an
+    amount typed for an abandoned transfer can never slip into a bill payment.
+    """
+
+    @abstractmethod
+    def name(self) -> str:
+        """validate_<form>"""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        if not form_is_starting(tracker, self.form_name()):
+            return await answered_or_asked_again(super(), dispatcher, tracker, domain)
         profile = await call(banking().find_profile, customer(tracker))
-        if profile is None:
-            dispatcher.utter_message(response="utter_not_connected")
-        elif profile.frozen:
-            dispatcher.utter_message(response="utter_refuse_frozen")
-        else:
-            return None
-        return [*(SlotSet(s, None) for s in FLOW_SLOTS), SlotSet("requested_slot", None), ActiveLoop(None)]
+        if profile is None or profile.frozen:
+            dispatcher.utter_message(response="utter_not_connected" if profile is None else "utter_refuse_frozen")
+            return [*(SlotSet(s, None) for s in FLOW_SLOTS), SlotSet("requested_slot", None), ActiveLoop(None)]
+        fresh = slots_set_this_turn(tracker)
+        stale = [s for s in FLOW_SLOTS if s not in fresh and tracker.get_slot(s) is not None]
+        for name in stale:
+            tracker.slots[name] = None  # extract and validate below against the fresh state
+        tracker.slots["requested_slot"] = None  # a question of the previous form is not ours
+        return [SlotSet(name, None) for name in stale] + await super().run(dispatcher, tracker, domain)
+
+
+def form_is_starting(tracker: Tracker, form: str) -> bool:
+    """True on the turn a form is activated, also when it replaces another form.
+
+    Depending on the path, Rasa hands the validation action a tracker where the form
+    is not active yet, or where its activation is among this turn's events.
+    """
+    if tracker.active_loop.get("name") != form:
+        return True
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "active_loop" and event.get("name") == form:
+            return True
+    return False
+
+
+def slots_set_this_turn(tracker: Tracker) -> set:
+    names = set()
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "slot":
+            names.add(event.get("name"))
+    return names | set(tracker.slots_to_validate())
+
+
+# Intents that answer a form's question; anything else mid-form (a balance question,
+# help, cancel) is left to the rules in data/rules/digressions.yml.
+ANSWER_INTENTS = {"inform", "nlu_fallback"}
+
+
+async def answered_or_asked_again(
+    form: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+) -> List[EventType]:
+    """Runs a form's validation; an answer that fills nothing gets the question again.
+
+    Without this Rasa rejects the form, and for an answer no rule covers ("checking"
+    when asked for a phone number) nothing recovers the conversation.
+    """
+    events = await form.run(dispatcher, tracker, domain)
+    requested = tracker.get_slot("requested_slot")
+    filled = any(e.get("event") == "slot" and e.get("name") != "requested_slot" for e in events)
+    if requested and not filled and latest_intent(tracker) in ANSWER_INTENTS:
+        dispatcher.utter_message(response="utter_not_an_answer")
+        events.append(SlotSet(requested, None))  # a validated slot: Rasa asks the question again
+    return events
 
 
 class SourceAccountMixin:
@@ -124,12 +185,9 @@ class AmountMixin:
         return {"amount": value}
 
 
-class ValidateTransferForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidationAction):
+class ValidateTransferForm(SourceAccountMixin, AmountMixin, MoneyForm):
     def name(self) -> str:
         return "validate_transfer_form"
-
-    async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
-        return await self.refuse_to_start(dispatcher, tracker) or await super().run(dispatcher, tracker, domain)
 
     async def required_slots(
         self, domain_slots: List[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -203,12 +261,9 @@ class ValidateTransferForm(StartCheck, SourceAccountMixin, AmountMixin, FormVali
         return {"bank": bank}
 
 
-class ValidateBillForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidationAction):
+class ValidateBillForm(SourceAccountMixin, AmountMixin, MoneyForm):
     def name(self) -> str:
         return "validate_bill_form"
-
-    async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
-        return await self.refuse_to_start(dispatcher, tracker) or await super().run(dispatcher, tracker, domain)
 
     def validate_biller(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -256,12 +311,9 @@ class ValidateBillForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidati
         return {"customer_ref": reference}
 
 
-class ValidateAirtimeForm(StartCheck, SourceAccountMixin, AmountMixin, FormValidationAction):
+class ValidateAirtimeForm(SourceAccountMixin, AmountMixin, MoneyForm):
     def name(self) -> str:
         return "validate_airtime_form"
-
-    async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
-        return await self.refuse_to_start(dispatcher, tracker) or await super().run(dispatcher, tracker, domain)
 
     def validate_network(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -304,11 +356,13 @@ class ValidateConnectBankForm(FormValidationAction):
         return "validate_connect_bank_form"
 
     async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
-        if tracker.get_slot("requested_slot") is None:
-            profile = await call(banking().find_profile, customer(tracker))
-            if profile is not None:
-                dispatcher.utter_message(response="utter_already_connected", bank=profile.bank)
-                return [SlotSet("bank", None), SlotSet("requested_slot", None), ActiveLoop(None)]
+        if not form_is_starting(tracker, self.form_name()):
+            return await answered_or_asked_again(super(), dispatcher, tracker, domain)
+        profile = await call(banking().find_profile, customer(tracker))
+        if profile is not None:
+            dispatcher.utter_message(response="utter_already_connected", bank=profile.bank)
+            return [SlotSet("bank", None), SlotSet("requested_slot", None), ActiveLoop(None)]
+        tracker.slots["requested_slot"] = None
         return await super().run(dispatcher, tracker, domain)
 
     def validate_bank(

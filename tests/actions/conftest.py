@@ -73,6 +73,7 @@ def make_tracker(
     slots: dict[str, Any] | None = None,
     active_loop: str | None = None,
     sender: str = SENDER,
+    events: list[dict[str, Any]] | None = None,
 ) -> Tracker:
     all_slots = {name: None for name in DOMAIN["slots"]}
     all_slots.update({"language": "english", "handoff_requested": False})
@@ -85,7 +86,7 @@ def make_tracker(
             "intent": {"name": intent, "confidence": 1.0} if intent else {},
             "entities": entities or [],
         },
-        events=[],
+        events=events or [],
         paused=False,
         followup_action=None,
         active_loop={"name": active_loop} if active_loop else {},

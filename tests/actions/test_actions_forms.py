@@ -180,3 +180,53 @@ async def test_my_between_the_preposition_and_the_account_is_understood(connecte
     assert await form.extract_source_account(CollectingDispatcher(), tracker, DOMAIN) == {"source_account": "checking"}
     assert await form.extract_destination_account(CollectingDispatcher(), tracker, DOMAIN) == {
         "destination_account": "savings"}
+
+
+async def test_a_new_money_form_forgets_answers_from_an_abandoned_one(connected):
+    """An amount typed for a transfer the customer walked away from must not pay a bill."""
+    stale = {"amount": "2000", "destination_account": "0123456789", "source_account": "checking"}
+    fresh = [{"event": "user", "text": "pay my dstv"}, {"event": "slot", "name": "biller", "value": "DStv"}]
+    tracker = make_tracker("pay my dstv", "pay_bill", slots={**stale, "biller": "DStv"},
+                           active_loop="transfer_form", events=fresh)
+
+    outcome = await run(ValidateBillForm(), tracker)
+
+    cleared = {e["name"] for e in outcome.events if e["event"] == "slot" and e["value"] is None}
+    assert {"amount", "destination_account", "source_account"} <= cleared
+    assert "biller" not in cleared
+
+
+async def test_a_running_form_keeps_its_answers(connected):
+    tracker = make_tracker("5k", "inform", slots={"biller": "DStv", "customer_ref": "1234567890"},
+                           active_loop="bill_form", events=[{"event": "slot", "name": "amount", "value": "5000"}])
+    outcome = await run(ValidateBillForm(), tracker)
+    cleared = {e["name"] for e in outcome.events if e["event"] == "slot" and e["value"] is None}
+    assert not cleared & {"biller", "customer_ref", "amount"}
+
+
+async def test_a_form_started_over_another_still_checks_the_bank(service):
+    """Rasa may hand over a tracker where the new form is already active this turn."""
+    events = [{"event": "user", "text": "abeg send 2k"}, {"event": "active_loop", "name": "transfer_form"}]
+    tracker = make_tracker("abeg send 2k", "transfer_money", slots={"requested_slot": "bank"},
+                           active_loop="transfer_form", events=events)
+    outcome = await run(ValidateTransferForm(), tracker)
+    assert outcome.responses == ["utter_not_connected"]
+
+
+async def test_an_answer_that_fills_nothing_gets_the_question_again(connected):
+    text = "checking"
+    tracker = make_tracker(text, "inform", [entity("account_type", "checking", text)],
+                           slots={"requested_slot": "phone_number", "network": "MTN"}, active_loop="airtime_form",
+                           events=[{"event": "user", "text": text}])
+    outcome = await run(ValidateAirtimeForm(), tracker)
+    assert outcome.responses == ["utter_not_an_answer"]
+    assert {"event": "slot", "name": "phone_number", "value": None} in [
+        {k: e.get(k) for k in ("event", "name", "value")} for e in outcome.events]
+
+
+async def test_a_balance_question_mid_form_is_left_to_the_digression_rules(connected):
+    text = "wetin be my balance"
+    tracker = make_tracker(text, "check_balance", slots={"requested_slot": "phone_number", "network": "MTN"},
+                           active_loop="airtime_form", events=[{"event": "user", "text": text}])
+    outcome = await run(ValidateAirtimeForm(), tracker)
+    assert outcome.messages == []
