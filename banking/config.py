@@ -9,10 +9,13 @@ from decimal import Decimal, InvalidOperation
 
 from banking.errors import ConfigError
 
-__all__ = ["DEVELOPMENT_SALT", "KNOWN_PROVIDERS", "ConfigError", "Settings"]
+__all__ = ["DEVELOPMENT_SALT", "KNOWN_PROVIDERS", "ConfigError", "Settings", "environment_from_env"]
 
 DEVELOPMENT_SALT = "development-only-salt-do-not-use-in-production"
 KNOWN_PROVIDERS = ("sandbox", "mono", "plaid")
+_ENVIRONMENTS = {"production": "production", "prod": "production",
+                 "development": "development", "dev": "development", "local": "development",
+                 "test": "development", "sandbox": "development"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,13 @@ class Settings:
     support_phone: str = "+234 1 700 0000"
     support_email: str = "support@example-bank.ng"
     support_hours: str = "24/7"
+    environment: str = "development"  # "production" refuses missing or default secrets
+    conversation_retention_days: int | None = None  # None keeps conversations until deleted
+
+    @property
+    def is_production(self) -> bool:
+        """True when ENVIRONMENT=production: secrets must be real and storage persistent."""
+        return self.environment == "production"
 
     @property
     def is_development(self) -> bool:
@@ -48,7 +58,17 @@ class Settings:
             support_phone=_text(environ, "SUPPORT_PHONE") or defaults.support_phone,
             support_email=_text(environ, "SUPPORT_EMAIL") or defaults.support_email,
             support_hours=_text(environ, "SUPPORT_HOURS") or defaults.support_hours,
+            environment=environment_from_env(environ),
+            conversation_retention_days=_optional_positive_int(environ, "CONVERSATION_RETENTION_DAYS"),
         )
+
+
+def environment_from_env(environ: Mapping[str, str] = os.environ) -> str:
+    """ENVIRONMENT as "production" or "development"; an unknown value is a mistake, not development."""
+    raw = (_text(environ, "ENVIRONMENT") or "development").lower()
+    if raw not in _ENVIRONMENTS:
+        raise ConfigError(f"ENVIRONMENT={raw!r} is unknown; use production or development")
+    return _ENVIRONMENTS[raw]
 
 
 def _text(environ: Mapping[str, str], name: str) -> str | None:
@@ -74,6 +94,12 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name}={raw!r} must be greater than zero")
     return value
+
+
+def _optional_positive_int(environ: Mapping[str, str], name: str) -> int | None:
+    if _text(environ, name) is None:
+        return None
+    return _positive_int(environ, name, 0)
 
 
 def _naira_as_kobo(environ: Mapping[str, str], name: str, default: int) -> int:

@@ -24,6 +24,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from banking import audit
 from banking.catalog import BANKS, canonical_account_type, canonical_bank, canonical_biller, canonical_network
 from banking.config import Settings
 from banking.errors import (
@@ -655,8 +656,8 @@ class BankingService:
 
     def _audit(self, user: str, action: str, outcome: str, *, op_id: str | None = None,
                reason: str | None = None, amount_kobo: int | None = None) -> None:
-        """Append-only record of who did what with which result; codes only, never details."""
-        self._db["audit"].insert_one({
+        """Append-only, hash-chained record of who did what with which result; codes only, never details."""
+        audit.append(self._db, {
             "user": user, "action": action, "outcome": outcome, "op_id": op_id,
             "reason": reason, "amount_kobo": amount_kobo, "at": self._now(),
         })

@@ -18,6 +18,7 @@ import mongomock
 import pymongo
 from pymongo.database import Database
 
+from banking import audit
 from banking.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def ensure_indexes(db: Database) -> None:
     db["transactions"].create_index([("user", 1), ("posted_at", -1)])
     db["operations"].create_index([("user", 1), ("status", 1)])
     db["audit"].create_index([("user", 1), ("at", -1)])
+    audit.ensure_indexes(db)
     db["handoffs"].create_index([("user", 1), ("status", 1)])
 
 
