@@ -1,0 +1,619 @@
+"""Rasa input/output channel for Meta's WhatsApp Cloud API.
+
+Register it in credentials.yml by dotted path (secrets come from the environment)::
+
+    connectors.whatsapp.WhatsAppInput:
+
+and Meta's webhook is ``/webhooks/whatsapp/webhook``: GET answers Meta's
+verification challenge, POST receives messages and delivery statuses. A POST is
+checked against ``X-Hub-Signature-256`` before anything is parsed, answered at
+once, and handled in the background: deduplicated by message id in MongoDB,
+one user's messages in arrival order, different users side by side.
+
+Nothing happens at import time: the Graph API session and the database are made
+on first use. Logs never carry a phone number, a message id or a message text;
+users appear as a short prefix of their ``user_key`` hash.
+
+    WhatsAppConfigError(ConfigError)  a missing or unusable setting, raised at start-up
+    WhatsAppApiError                  a Graph API call failed (see connectors.whatsapp_graph)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import inspect
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import aiohttp
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from banking.config import DEVELOPMENT_SALT, ConfigError
+from banking.identity import user_key
+from connectors.whatsapp_graph import (
+    DEFAULT_TIMEOUT,
+    REENGAGEMENT_REQUIRED,
+    GraphApiClient,
+    RetryPolicy,
+    WhatsAppApiError,
+    redact,
+)
+from connectors.whatsapp_inbound import (
+    FOR_RASA,
+    VOICE,
+    InboundMessage,
+    StatusUpdate,
+    UnexpectedPayload,
+    WebhookBatch,
+    parse_webhook,
+)
+from connectors.whatsapp_lanes import SenderLanes
+from connectors.whatsapp_outbound import (
+    BUTTON_ID_LIMIT,
+    LIST_ROW_ID_LIMIT,
+    MAX_LIST_ROWS,
+    MAX_REPLY_BUTTONS,
+    attachment_message,
+    choice_messages,
+    choices_from_buttons,
+    custom_message,
+    image_message,
+    text_messages,
+)
+from connectors.whatsapp_store import WhatsAppStore
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "NoTranscriber",
+    "Transcriber",
+    "Transcript",
+    "WhatsAppApiError",
+    "WhatsAppConfig",
+    "WhatsAppConfigError",
+    "WhatsAppInput",
+    "WhatsAppOutput",
+    "is_valid_signature",
+    "verification_challenge",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://graph.facebook.com/v25.0"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+# credentials.yml key -> environment variable
+_SETTINGS = {
+    "api_url": "WHATSAPP_API_URL",
+    "phone_number_id": "WHATSAPP_PHONE_NUMBER_ID",
+    "api_token": "WHATSAPP_API_TOKEN",
+    "verify_token": "WHATSAPP_VERIFY_TOKEN",
+    "app_secret": "WHATSAPP_APP_SECRET",
+}
+_REQUIRED = ("phone_number_id", "api_token", "verify_token", "app_secret")
+_OTHER_CREDENTIALS = ("transcriber",)
+
+VOICE_NOT_SUPPORTED = (
+    "Sorry, I can't listen to voice notes yet. Please type your message and I'll help right away."
+)
+SOMETHING_WENT_WRONG = "Sorry, something went wrong on our side. Please try again in a moment."
+_UNSUPPORTED_NAMES = {
+    "image": "photos",
+    "sticker": "stickers",
+    "location": "shared locations",
+    "contacts": "contact cards",
+    "document": "documents",
+    "video": "videos",
+    "reaction": "reactions",
+}
+
+
+def unsupported_reply(kind: str) -> str:
+    """What the user is told when they send something the assistant cannot read."""
+    what = _UNSUPPORTED_NAMES.get(kind, "this kind of message")
+    return (
+        f"Sorry, I can't read {what} yet. I understand typed messages and taps on my buttons "
+        "and lists, so please type what you need."
+    )
+
+
+class WhatsAppConfigError(ConfigError):
+    """A WhatsApp setting is missing or unusable; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class WhatsAppConfig:
+    """Everything the channel needs from the deployment, read once."""
+
+    phone_number_id: str
+    api_token: str = field(repr=False)
+    verify_token: str = field(repr=False)
+    app_secret: str = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    mongodb_uri: str | None = field(default=None, repr=False)
+    user_id_salt: str = field(default=DEVELOPMENT_SALT, repr=False)
+
+    @property
+    def uses_development_salt(self) -> bool:
+        return self.user_id_salt == DEVELOPMENT_SALT
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> WhatsAppConfig:
+        """WHATSAPP_*, MONGODB_URI and USER_ID_SALT; empty values count as unset."""
+        return cls.from_credentials(None, environ)
+
+    @classmethod
+    def from_credentials(
+        cls, credentials: Mapping[str, Any] | None, environ: Mapping[str, str] = os.environ
+    ) -> WhatsAppConfig:
+        """The environment, with non-empty credentials.yml keys taking precedence."""
+        credentials = credentials or {}
+        unknown = sorted(str(key) for key in credentials if key not in _SETTINGS and key not in _OTHER_CREDENTIALS)
+        if unknown:
+            logger.warning("Ignoring unknown WhatsApp credentials keys: %s", ", ".join(unknown))
+        values = {key: _setting(environ.get(variable)) for key, variable in _SETTINGS.items()}
+        for key in _SETTINGS:
+            value = _setting(credentials.get(key))
+            if value:
+                values[key] = value
+        missing = [_SETTINGS[key] for key in _REQUIRED if not values[key]]
+        if missing:
+            raise WhatsAppConfigError(
+                f"WhatsApp channel is missing {', '.join(missing)}: set the environment variable(s) "
+                "or the matching key(s) in credentials.yml"
+            )
+        api_url = (values["api_url"] or DEFAULT_API_URL).rstrip("/")
+        if not api_url.startswith(("https://", "http://")):
+            raise WhatsAppConfigError(f"WHATSAPP_API_URL must be an http(s) URL, not {api_url!r}")
+        return cls(
+            phone_number_id=values["phone_number_id"],
+            api_token=values["api_token"],
+            verify_token=values["verify_token"],
+            app_secret=values["app_secret"],
+            api_url=api_url,
+            mongodb_uri=_setting(environ.get("MONGODB_URI")),
+            user_id_salt=_setting(environ.get("USER_ID_SALT")) or DEVELOPMENT_SALT,
+        )
+
+
+def _setting(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    text = str(value).strip() if isinstance(value, (str, int)) else ""
+    return text or None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What a voice note said."""
+
+    text: str
+    language: str | None = None
+
+
+@runtime_checkable
+class Transcriber(Protocol):
+    """Speech to text for voice notes (a Groq Whisper one plugs in here later)."""
+
+    async def transcribe(self, audio: bytes, mime_type: str) -> Transcript | None:
+        """The words in ``audio``, or None when they cannot be made out."""
+        ...
+
+
+class NoTranscriber:
+    """The default: voice notes are not understood, and the user is asked to type."""
+
+    async def transcribe(self, audio: bytes, mime_type: str) -> Transcript | None:
+        return None
+
+
+def is_valid_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """Whether ``header`` is ``sha256=<hex HMAC-SHA256 of the raw body under the app secret>``."""
+    if not secret or not header:
+        return False
+    scheme, separator, signature = header.strip().partition("=")
+    if not separator or scheme.strip().lower() != "sha256" or not signature.strip():
+        return False
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    given = signature.strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(expected.encode("ascii"), given)
+
+
+def verification_challenge(query: Mapping[str, Any], verify_token: str) -> str | None:
+    """The ``hub.challenge`` to echo when Meta's subscription request carries our token, else None."""
+    mode = _first(query.get("hub.mode"))
+    token = _first(query.get("hub.verify_token"))
+    challenge = _first(query.get("hub.challenge"))
+    if mode != "subscribe" or token is None or not challenge or not verify_token:
+        return None
+    if not hmac.compare_digest(token.encode("utf-8"), verify_token.encode("utf-8")):
+        return None
+    return challenge
+
+
+def _first(value: Any) -> str | None:
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    return value if isinstance(value, str) else None
+
+
+def _reference(message_id: str) -> str:
+    """A log-safe handle on a message id (a wamid encodes the sender's phone number)."""
+    return hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:10]
+
+
+class WhatsAppOutput(OutputChannel):
+    """Sends Rasa's responses through the Graph API; a failed send is logged, never raised."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "whatsapp"
+
+    def __init__(self, client: GraphApiClient, describe: Callable[[str], str] = lambda _: "a user") -> None:
+        self.client = client
+        self._describe = describe
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """Rasa's order: text (with buttons or quick replies), then custom, image, attachment, elements."""
+        message = dict(message)
+        text = message.pop("text", None) or ""
+        quick_replies = message.pop("quick_replies", None)
+        buttons = message.pop("buttons", None)
+        if quick_replies:
+            await self.send_quick_replies(recipient_id, text, quick_replies, **message)
+        elif buttons:
+            await self.send_text_with_buttons(recipient_id, text, buttons, **message)
+        elif text:
+            await self.send_text_message(recipient_id, text, **message)
+        if message.get("custom"):
+            await self.send_custom_json(recipient_id, message.pop("custom"), **message)
+        if message.get("image"):
+            await self.send_image_url(recipient_id, message.pop("image"), **message)
+        if message.get("attachment"):
+            await self.send_attachment(recipient_id, message.pop("attachment"), **message)
+        if message.get("elements"):
+            await self.send_elements(recipient_id, message.pop("elements"), **message)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self._send_all(recipient_id, text_messages(recipient_id, text or ""), "text")
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        choices = choices_from_buttons(buttons)
+        if len(choices) > MAX_LIST_ROWS:
+            logger.warning(
+                "A response to %s has %d buttons; WhatsApp lists hold %d, so only the first %d are shown",
+                self._describe(recipient_id),
+                len(choices),
+                MAX_LIST_ROWS,
+                MAX_LIST_ROWS,
+            )
+        id_limit = BUTTON_ID_LIMIT if len(choices) <= MAX_REPLY_BUTTONS else LIST_ROW_ID_LIMIT
+        if any(len(choice.payload) > id_limit for choice in choices):
+            logger.warning("A button payload is longer than WhatsApp's %d characters and was cut", id_limit)
+        await self._send_all(recipient_id, choice_messages(recipient_id, text or "", choices), "buttons")
+
+    async def send_quick_replies(
+        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        if isinstance(image, str) and image.strip():
+            await self._send_all(recipient_id, [image_message(recipient_id, image.strip())], "image")
+
+    async def send_attachment(self, recipient_id: str, attachment: Any, **kwargs: Any) -> None:
+        message = attachment_message(recipient_id, attachment)
+        if message is None:
+            logger.warning("An attachment for %s has no link; not sent", self._describe(recipient_id))
+            return
+        await self._send_all(recipient_id, [message], "attachment")
+
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
+        if not isinstance(json_message, Mapping):
+            logger.warning("A custom response for %s is not an object; not sent", self._describe(recipient_id))
+            return
+        if json_message.get("to") not in (None, recipient_id):
+            logger.warning("A custom response named another recipient; it goes to the conversation's user")
+        await self._send_all(recipient_id, [custom_message(recipient_id, json_message)], "custom message")
+
+    async def _send_all(self, recipient_id: str, messages: Iterable[dict[str, Any]], purpose: str) -> bool:
+        """Send in order; stop at the first failure so the user never gets the tail without the head."""
+        for message in messages:
+            try:
+                await self.client.send_message(message, purpose=purpose)
+            except WhatsAppApiError:
+                logger.warning("A %s response to %s was not delivered", purpose, self._describe(recipient_id))
+                return False
+            logger.debug("Sent a %s response to %s", purpose, self._describe(recipient_id))
+        return True
+
+
+class WhatsAppInput(InputChannel):
+    """Receives WhatsApp Cloud API webhooks at /webhooks/whatsapp/webhook."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "whatsapp"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppInput:
+        """Settings from credentials.yml over the environment; ``transcriber`` names a class by dotted path."""
+        config = WhatsAppConfig.from_credentials(credentials)
+        return cls(config, transcriber=load_transcriber((credentials or {}).get("transcriber")))
+
+    def __init__(
+        self,
+        config: WhatsAppConfig,
+        *,
+        transcriber: Transcriber | None = None,
+        database: Any = None,
+        retry: RetryPolicy | None = None,
+        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.config = config
+        self.transcriber: Transcriber = transcriber or NoTranscriber()
+        self.client = GraphApiClient(
+            config.api_url, config.phone_number_id, config.api_token, retry=retry, timeout=timeout
+        )
+        self._database = database
+        self._store: WhatsAppStore | None = None
+        self._store_lock: asyncio.Lock | None = None
+        self._lanes = SenderLanes(describe=self.describe_user)
+        if config.uses_development_salt:
+            logger.warning("USER_ID_SALT is unset: user keys in logs and records use the development salt")
+
+    def describe_user(self, sender: str) -> str:
+        """How a user appears in logs: a prefix of their user_key hash, never the number."""
+        try:
+            return f"user {user_key(sender, self.config.user_id_salt)[:12]}"
+        except ValueError:
+            return "an unknown user"
+
+    def get_output_channel(self) -> WhatsAppOutput:
+        return WhatsAppOutput(self.client, self.describe_user)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("whatsapp_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            challenge = verification_challenge(request.args, self.config.verify_token)
+            if challenge is None:
+                logger.warning("WhatsApp webhook verification refused (wrong token or mode, or no challenge)")
+                return response.text("Forbidden", status=403)
+            logger.info("WhatsApp webhook verified by Meta")
+            return response.text(challenge)
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            status = self.accept(request.body, request.headers.get(SIGNATURE_HEADER), on_new_message)
+            return response.json({"status": "ok" if status == 200 else "rejected"}, status=status)
+
+        @webhook.listener("after_server_stop")
+        async def close(*_: Any) -> None:
+            await self.aclose()
+
+        return webhook
+
+    def accept(
+        self, body: bytes, signature: str | None, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> int:
+        """Check, read and queue one webhook delivery; the HTTP status to answer.
+
+        Synchronous on purpose: nothing can interleave between reading a delivery
+        and queueing its messages, so queue order is arrival order.
+        """
+        if signature is None:
+            logger.warning("WhatsApp webhook POST without %s refused", SIGNATURE_HEADER)
+            return 401
+        if not is_valid_signature(self.config.app_secret, body, signature):
+            logger.warning("WhatsApp webhook POST with a wrong %s refused", SIGNATURE_HEADER)
+            return 403
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            logger.warning("WhatsApp webhook POST with a body that is not JSON (%d bytes) ignored", len(body))
+            return 400
+        try:
+            batch = parse_webhook(payload)
+        except UnexpectedPayload as exc:
+            logger.warning("WhatsApp webhook POST of an unexpected shape ignored: %s", exc)
+            return 200
+        self._queue(batch, on_new_message)
+        return 200
+
+    def _queue(self, batch: WebhookBatch, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        for problem in batch.problems:
+            logger.warning("Skipped part of a WhatsApp webhook: %s", problem)
+        statuses = [status for status in batch.statuses if self._is_ours(status.phone_number_id)]
+        if statuses:
+            self._lanes.spawn(self._record_statuses(statuses))
+        for message in batch.messages:
+            if not self._is_ours(message.phone_number_id):
+                continue
+
+            async def job(message: InboundMessage = message) -> None:
+                await self._process(message, on_new_message)
+
+            self._lanes.submit(message.sender, job)
+
+    def _is_ours(self, phone_number_id: str | None) -> bool:
+        if phone_number_id is None or phone_number_id == self.config.phone_number_id:
+            return True
+        logger.warning("Ignored a WhatsApp webhook item for another business phone number")
+        return False
+
+    async def _process(self, message: InboundMessage, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        who = self.describe_user(message.sender)
+        store = await self._get_store()
+        if not await store.claim(message):
+            logger.info("Duplicate WhatsApp message %s from %s ignored", _reference(message.message_id), who)
+            return
+        logger.info("WhatsApp %s message %s from %s", message.kind, _reference(message.message_id), who)
+        try:
+            await self.client.mark_read(message.message_id)
+        except WhatsAppApiError:
+            logger.info("Read receipt for %s not sent; handling the message anyway", who)
+
+        output = self.get_output_channel()
+        if message.handling == FOR_RASA and message.text is not None:
+            await self._hand_to_rasa(message, message.text, output, on_new_message)
+        elif message.handling == VOICE:
+            await self._handle_voice(message, output, on_new_message)
+        else:
+            await output.send_text_message(message.sender, unsupported_reply(message.kind))
+
+    async def _handle_voice(
+        self,
+        message: InboundMessage,
+        output: WhatsAppOutput,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> None:
+        who = self.describe_user(message.sender)
+        transcript: Transcript | None = None
+        try:
+            media = await self.client.download_media(message.media_id or "")
+            transcript = await self.transcriber.transcribe(media.content, media.mime_type)
+        except WhatsAppApiError:
+            logger.warning("Voice note from %s could not be downloaded", who)
+        except Exception as exc:  # a transcriber's failure must not cost the user an answer
+            logger.error("Transcribing a voice note from %s failed (%s)", who, type(exc).__name__, exc_info=exc)
+        text = transcript.text.strip() if transcript is not None and isinstance(transcript.text, str) else ""
+        if not text:
+            await output.send_text_message(message.sender, VOICE_NOT_SUPPORTED)
+            return
+        await self._hand_to_rasa(message, text, output, on_new_message, transcribed=True)
+
+    async def _hand_to_rasa(
+        self,
+        message: InboundMessage,
+        text: str,
+        output: WhatsAppOutput,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        *,
+        transcribed: bool = False,
+    ) -> None:
+        metadata = {
+            "whatsapp": {
+                "message_id": message.message_id,
+                "type": message.kind,
+                "timestamp": message.timestamp,
+                "reply_to": message.reply_to,
+                "transcribed": transcribed,
+            }
+        }
+        user_message = UserMessage(
+            text,
+            output,
+            message.sender,
+            input_channel=self.name(),
+            message_id=message.message_id,
+            metadata=metadata,
+        )
+        try:
+            await on_new_message(user_message)
+        except Exception as exc:
+            logger.error(
+                "Rasa failed on a WhatsApp message from %s (%s)",
+                self.describe_user(message.sender),
+                type(exc).__name__,
+                exc_info=exc,
+            )
+            await output.send_text_message(message.sender, SOMETHING_WENT_WRONG)
+
+    async def _record_statuses(self, statuses: list[StatusUpdate]) -> None:
+        store = await self._get_store()
+        for status in statuses:
+            who = self.describe_user(status.recipient) if status.recipient else "a user"
+            codes = [error.code for error in status.errors]
+            if REENGAGEMENT_REQUIRED in codes:
+                logger.warning(
+                    "A WhatsApp message to %s failed (code %s): the 24-hour customer service window is closed; "
+                    "a re-engagement template message is required",
+                    who,
+                    REENGAGEMENT_REQUIRED,
+                )
+            elif status.status == "failed":
+                titles = "; ".join(redact(error.title or "no title") for error in status.errors) or "no details"
+                logger.warning("A WhatsApp message to %s failed (codes %s): %s", who, codes, titles)
+            else:
+                logger.debug("A WhatsApp message to %s is %s", who, status.status)
+            await store.record_status(status)
+
+    async def _get_store(self) -> WhatsAppStore:
+        if self._store is not None:
+            return self._store
+        if self._store_lock is None:
+            self._store_lock = asyncio.Lock()
+        async with self._store_lock:
+            if self._store is None:
+                database = self._database
+                if database is None:  # building a client may resolve DNS: keep it off the loop
+                    database = await asyncio.get_running_loop().run_in_executor(None, _connect, self.config)
+                store = WhatsAppStore(database, self.config.user_id_salt)
+                try:
+                    await store.ensure_indexes()
+                except Exception as exc:
+                    logger.error("Could not create the WhatsApp collections' indexes (%s)", type(exc).__name__)
+                self._store = store
+        return self._store
+
+    async def join(self, timeout: float | None = None) -> bool:
+        """Wait until every queued message and status is handled; False if ``timeout`` ran out."""
+        return await self._lanes.join(timeout)
+
+    async def aclose(self) -> None:
+        """Finish (or, after a grace period, cancel) background work and close the HTTP session."""
+        if not await self._lanes.join(SHUTDOWN_GRACE_SECONDS):
+            logger.warning("WhatsApp work still running at shutdown was cancelled")
+            await self._lanes.cancel()
+        await self.client.close()
+
+
+def _connect(config: WhatsAppConfig) -> Any:
+    """The banking database (MONGODB_URI), or an in-memory one when it is unset or unusable."""
+    from pymongo.errors import PyMongoError
+
+    from banking.config import Settings
+    from banking.store import connect_database, in_memory_database
+
+    try:
+        return connect_database(Settings(mongodb_uri=config.mongodb_uri, user_id_salt=config.user_id_salt))
+    except PyMongoError as exc:
+        logger.error("MONGODB_URI is unusable (%s); WhatsApp deduplication uses an in-memory database",
+                     type(exc).__name__)
+        return in_memory_database()
+
+
+def load_transcriber(path: Any) -> Transcriber | None:
+    """An instance of the class at dotted ``path`` (built with ``from_env()`` if it has one)."""
+    if not path:
+        return None
+    if not isinstance(path, str):
+        raise WhatsAppConfigError("credentials.yml 'transcriber' must be a dotted class path")
+    from rasa.shared.utils.common import class_from_module_path
+
+    try:
+        transcriber_class = class_from_module_path(path)
+    except (ImportError, AttributeError) as exc:
+        raise WhatsAppConfigError(f"transcriber {path!r} cannot be imported") from exc
+    factory = getattr(transcriber_class, "from_env", None)
+    instance = factory() if callable(factory) else transcriber_class()
+    if not isinstance(instance, Transcriber) or not inspect.iscoroutinefunction(instance.transcribe):
+        raise WhatsAppConfigError(f"transcriber {path!r} has no async transcribe(audio, mime_type) method")
+    return instance
