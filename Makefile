@@ -18,9 +18,14 @@ export PYTHONWARNINGS := ignore:Slot auto-fill has been removed:UserWarning
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
                    $(wildcard components/*.py) $(SPACY_MODEL)/meta.json
 
-.PHONY: run setup spacy train shell actions serve validate lint unit test-nlu test-core test clean
+.PHONY: run setup spacy browser train shell actions serve validate lint unit test-nlu test-core test \
+        audit-verify reencrypt clean
 
-run: shell
+# The whole product on this machine: a stand-in for Meta (fake Graph API and a
+# WhatsApp-like chat page on http://localhost:8080) with throwaway secrets, and the
+# bot (`make serve`) wired to it.
+run: setup $(MODEL)
+	$(BIN)/python -m sandbox run -- scripts/serve.sh $(MODEL)
 
 setup: $(VENV)/.installed $(SPACY_MODEL)/meta.json
 
@@ -32,6 +37,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	@touch $@
 
 spacy: $(SPACY_MODEL)/meta.json
+
+# Debian's Chromium drives the sandbox page in the browser test (playwright never
+# downloads a browser of its own here).
+BROWSER := /usr/bin/chromium
+browser: $(BROWSER)
+$(BROWSER):
+	apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 
 $(SPACY_MODEL)/meta.json: scripts/build_spacy_pipeline.py banking/catalog.py $(VENV)/.installed
 	$(BIN)/python scripts/build_spacy_pipeline.py $(SPACY_MODEL)
@@ -57,7 +69,7 @@ validate: setup
 lint: setup
 	$(BIN)/ruff check .
 
-unit: setup
+unit: setup $(BROWSER)
 	$(BIN)/python -m pytest -q
 
 test-nlu: $(MODEL)
@@ -70,6 +82,12 @@ test-core: $(MODEL)
 	$(BIN)/python scripts/check_core_results.py tests/test_stories.yml results/core
 
 test: lint unit validate test-nlu test-core
+
+audit-verify: setup
+	$(BIN)/python -m scripts.audit_verify
+
+reencrypt: setup
+	$(BIN)/python -m scripts.reencrypt
 
 clean:
 	rm -rf build models results .pytest_cache
