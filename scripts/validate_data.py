@@ -4,7 +4,7 @@ Rasa warns about each response that no story or rule names; that is every form
 question (`utter_ask_<slot>`, asked by the form itself) and every response a custom
 action sends. Such a warning passes only when the response really is a form
 question for a slot in domain.yml, or is named by an action in actions/; a response
-that nothing sends still fails the build.
+that nothing sends still fails the build. Rasa's own fallback response counts as sent.
 
     python scripts/validate_data.py
 """
@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+# Responses Rasa's own default actions send (action_default_fallback -> utter_default).
+RASA_DEFAULT_RESPONSES = {"utter_default"}
 UNUSED = re.compile(r"The utterance '(\w+)' is not used in any story or rule")
 WARNING = re.compile(r"UserWarning|WARNING|ERROR")
 
@@ -37,7 +39,8 @@ def main() -> int:
         unused = UNUSED.search(line)
         if unused:
             response = unused.group(1)
-            if not (_is_form_question(response, slots, forms) or f'"{response}"' in actions_source):
+            sent_by_rasa = response in RASA_DEFAULT_RESPONSES
+            if not (sent_by_rasa or _is_form_question(response, slots, forms) or f'"{response}"' in actions_source):
                 problems.append(f"response '{response}' is sent by no story, rule, form or action")
         elif WARNING.search(line):
             problems.append(line.strip())
