@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from datetime import datetime
 from typing import Any, List
 
 from rasa_sdk import Action, Tracker
@@ -10,9 +12,24 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.runtime import account_label, banking, call, customer, latest_entity, local_time, utter_refusal
+from actions.runtime import (
+    LAGOS,
+    account_label,
+    banking,
+    call,
+    customer,
+    latest_entity,
+    local_time,
+    utter_refusal,
+)
+from assistant_llm.charts import ChartStore, render_category_chart
+from assistant_llm.errors import LLMError
+from assistant_llm.insights import data_fingerprint, is_open_question, wants_breakdown
+from assistant_llm.runtime import assistant
 from banking import errors
 from banking.money import format_naira, mask_account_number, parse_amount_kobo
+
+logger = logging.getLogger(__name__)
 
 MAX_LISTED = 10
 REFERENCE = re.compile(r"\bSBX-[0-9A-F]{6,}\b", re.IGNORECASE)
@@ -98,7 +115,9 @@ class ActionSearchTransactions(Action):
 
 
 class ActionSpendingSummary(Action):
-    """Deterministic spending breakdown by category for a period."""
+    """Spending questions: a grounded Groq answer to an open question when one is configured,
+    else (and whenever the model's answer cannot be vouched for) the deterministic breakdown;
+    plus a category chart when the question is about a breakdown and charts are served."""
 
     def name(self) -> str:
         return "action_spending_summary"
@@ -106,30 +125,73 @@ class ActionSpendingSummary(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
+        user = customer(tracker)
+        period_text = latest_entity(tracker, "time_period")
         try:
-            summary = await call(
-                banking().spending_summary, customer(tracker), latest_entity(tracker, "time_period")
-            )
+            summary = await call(banking().spending_summary, user, period_text)
         except errors.BankingError as error:
             utter_refusal(dispatcher, error)
             return []
         if not summary.by_category:
             dispatcher.utter_message(response="utter_no_spending", period=summary.period_label)
             return []
-        total = summary.total_debit_kobo or 1
-        focus = latest_entity(tracker, "category")
-        lines = "\n".join(
-            f"{'▶' if name == focus else '•'} {name.capitalize()}: {format_naira(kobo)} ({round(100 * kobo / total)}%)"
-            for name, kobo in summary.by_category
-        )
-        dispatcher.utter_message(
-            response="utter_spending_summary",
-            period=summary.period_label,
-            lines=lines,
-            total_out=format_naira(summary.total_debit_kobo),
-            total_in=format_naira(summary.total_credit_kobo),
-        )
+        question = tracker.latest_message.get("text") or ""
+        language = tracker.get_slot("language") or "english"
+        answer = await grounded_insight(question, language, user, period_text)
+        if answer is not None:
+            dispatcher.utter_message(text=answer)
+        else:
+            total = summary.total_debit_kobo or 1
+            focus = latest_entity(tracker, "category")
+            lines = "\n".join(
+                f"{'▶' if name == focus else '•'} {name.capitalize()}: {format_naira(kobo)}"
+                f" ({round(100 * kobo / total)}%)"
+                for name, kobo in summary.by_category
+            )
+            dispatcher.utter_message(
+                response="utter_spending_summary",
+                period=summary.period_label,
+                lines=lines,
+                total_out=format_naira(summary.total_debit_kobo),
+                total_in=format_naira(summary.total_credit_kobo),
+            )
+        if wants_breakdown(question):
+            url = await spending_chart(summary.by_category, summary.period_label, language)
+            if url is not None:
+                dispatcher.utter_message(image=url)
         return []
+
+
+async def grounded_insight(question: str, language: str, user: str, period_text: str | None) -> str | None:
+    """The model's answer when Groq is configured and the answer is grounded; None means "use the summary"."""
+    engine = assistant().insights
+    if not engine.enabled or not is_open_question(question):
+        return None
+    service = banking()
+    today = datetime.now(LAGOS).date()
+    try:
+        fingerprint = await call(data_fingerprint, service, user, today)
+        found = await engine.answer(
+            question=question, language=language, service=service, user=user, today=today,
+            fingerprint=fingerprint, period_hint=period_text, runner=call,
+        )
+    except (LLMError, errors.BankingError) as error:
+        logger.info("spending question answered deterministically (%s)", getattr(error, "code", "error"))
+        return None
+    return found.text
+
+
+async def spending_chart(by_category: Any, period_label: str, language: str) -> str | None:
+    """The chart's URL once written where the channel serves it; None when charts are off or fail."""
+    store = ChartStore.from_env()
+    if not store.enabled:
+        return None
+    try:
+        png = await call(render_category_chart, by_category, period_label, language)
+        return await call(store.save, png)
+    except (OSError, ValueError, RuntimeError) as error:
+        logger.warning("spending chart not made (%s)", type(error).__name__)
+        return None
 
 
 class ActionShowReceipt(Action):

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActionExecuted, EventType, SlotSet, UserUtteranceReverted, UserUttered
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.accounts import balance_lines
 from actions.runtime import banking, call, customer, latest_entity, latest_intent, utter_refusal
+from assistant_llm.fallback import merge_entities
+from assistant_llm.runtime import assistant
 from banking import errors
 from banking.language import detect_language
 
@@ -72,7 +74,10 @@ class ActionChangeLanguage(Action):
 
 
 class ActionFallback(Action):
-    """Messages the NLU is unsure about: for now, the menu of what the assistant does."""
+    """Messages the NLU is unsure about. With Groq configured, the model may name one of the
+    domain's intents (which then goes through Rasa again, as Rasa's two-stage fallback does,
+    so forms and the YES confirmation still apply) or answer a general question briefly;
+    otherwise, and whenever the model's output does not fit, the menu of what the assistant does."""
 
     def name(self) -> str:
         return "action_fallback"
@@ -80,8 +85,53 @@ class ActionFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
+        router = assistant().fallback
+        text = tracker.latest_message.get("text") or ""
+        if not router.enabled or latest_intent(tracker) != "nlu_fallback":
+            dispatcher.utter_message(response="utter_fallback")
+            return []
+        decision = await router.route(
+            text=text,
+            language=tracker.get_slot("language") or "english",
+            intents=domain_names(domain.get("intents")),
+            entities=domain_names(domain.get("entities")),
+            user=customer(tracker),
+            active_form=tracker.active_loop_name,
+        )
+        if decision.action == "intent" and decision.intent:
+            return rephrased(tracker, text, decision.intent, decision.entities)
+        if decision.action == "answer" and decision.answer:
+            dispatcher.utter_message(text=decision.answer)
+            return []
         dispatcher.utter_message(response="utter_fallback")
         return []
+
+
+def domain_names(items: Any) -> List[str]:
+    """Intent or entity names from the domain (plain names or {name: {...}} entries)."""
+    names: List[str] = []
+    for item in items or []:
+        if isinstance(item, str):
+            names.append(item)
+        elif isinstance(item, dict):
+            names.extend(str(key) for key in item)
+    return names
+
+
+def rephrased(tracker: Tracker, text: str, intent: str, entities: Any) -> List[EventType]:
+    """Forget the unclear message and replay it with the intent the model named (as two-stage fallback does)."""
+    merged = merge_entities(tracker.latest_message.get("entities") or [], entities)
+    parse_data = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 1.0},
+        "intent_ranking": [{"name": intent, "confidence": 1.0}],
+        "entities": merged,
+    }
+    return [
+        UserUtteranceReverted(),
+        ActionExecuted("action_listen"),
+        UserUttered(text, parse_data=parse_data, input_channel=tracker.get_latest_input_channel()),
+    ]
 
 
 class ValidatePredefinedSlots(ValidationAction):

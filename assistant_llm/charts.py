@@ -1,0 +1,116 @@
+"""The spending chart: a category breakdown as a PNG, and where it is kept for the channel to send.
+
+rasa-sdk cannot serve files, so the action writes the PNG into a directory the
+WhatsApp channel (the Rasa server, on the same machine) can read, under a random
+unguessable name, and hands Rasa an image URL under ``CHART_BASE_URL``. The
+channel then either serves that directory at the URL's path, or (better, since
+Meta must otherwise fetch from us) uploads the file to the Graph API media
+endpoint and sends it by media id. Files older than an hour are deleted.
+
+    CHART_DIR       where PNGs are written (default: <tmp>/whatsapp-banking-charts)
+    CHART_BASE_URL  the URL prefix the channel answers for that directory; unset: no charts
+
+The PNG carries category names and naira amounts only: no names, no account numbers.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from banking.money import format_naira
+
+KEEP_SECONDS = 3600
+MAX_SLICES = 6
+_COLOURS = ("#0B6E4F", "#08A045", "#6BBF59", "#F2C14E", "#F78154", "#5D8BF4", "#B8B8B8")
+_TITLES = {"english": "Your spending {period}", "pidgin": "How you spend money {period}"}
+_OTHER = {"english": "other", "pidgin": "others"}
+_render_lock = threading.Lock()  # matplotlib's font cache and state are not thread-safe
+
+
+def render_category_chart(by_category: Sequence[tuple[str, int]], period_label: str,
+                          language: str = "english") -> bytes:
+    """A horizontal bar chart of money out per category (kobo in), largest first, as PNG bytes."""
+    rows = [(name, kobo) for name, kobo in by_category if kobo > 0]
+    if len(rows) > MAX_SLICES:
+        rows = rows[:MAX_SLICES - 1] + [(_OTHER.get(language, "other"), sum(k for _, k in rows[MAX_SLICES - 1:]))]
+    with _render_lock, warnings.catch_warnings():
+        # matplotlib 3.5 calls pyparsing names that pyparsing 3.1+ reports as deprecated
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="pyparsing")
+        warnings.filterwarnings("ignore", message=".*deprecated.*", category=DeprecationWarning)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(6.4, 0.55 * max(len(rows), 2) + 1.4), dpi=110)
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot(1, 1, 1)
+        names = [name.capitalize() for name, _ in rows][::-1]
+        values = [kobo / 100 for _, kobo in rows][::-1]
+        colours = list(_COLOURS[:len(rows)])[::-1]
+        bars = axes.barh(names, values, color=colours)
+        total = sum(kobo for _, kobo in rows) or 1
+        for bar, (_, kobo) in zip(bars, rows[::-1], strict=True):
+            axes.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                      f"  {format_naira(kobo)} ({round(100 * kobo / total)}%)", va="center", fontsize=9)
+        axes.set_title(_TITLES.get(language, _TITLES["english"]).format(period=period_label), fontsize=11)
+        axes.set_xticks([])
+        for side in ("top", "right", "bottom"):
+            axes.spines[side].set_visible(False)
+        axes.set_xlim(0, max(values or [1]) * 1.55)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class ChartStore:
+    """Writes PNGs where the channel can read them and names the URL it answers for them."""
+
+    directory: Path
+    base_url: str | None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ChartStore:
+        directory = environ.get("CHART_DIR", "").strip() or os.path.join(tempfile.gettempdir(),
+                                                                         "whatsapp-banking-charts")
+        base_url = environ.get("CHART_BASE_URL", "").strip().rstrip("/") or None
+        return cls(Path(directory), base_url)
+
+    def save(self, png: bytes, now: float | None = None) -> str:
+        """Store the PNG under a random name; the URL to send (requires ``base_url``)."""
+        if not self.base_url:
+            raise RuntimeError("CHART_BASE_URL is not set")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.prune(now)
+        name = f"{secrets.token_urlsafe(18)}.png"
+        target = self.directory / name
+        partial = target.with_suffix(".part")
+        partial.write_bytes(png)
+        partial.replace(target)  # the channel never sees half a file
+        return f"{self.base_url}/{name}"
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete charts older than an hour; how many went."""
+        limit = (now if now is not None else time.time()) - KEEP_SECONDS
+        removed = 0
+        for path in self.directory.glob("*.png"):
+            try:
+                if path.stat().st_mtime < limit:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # another worker pruned it first
+                continue
+        return removed

@@ -1,0 +1,216 @@
+"""The grounding check: the model may only state figures the banking core gave it.
+
+Every amount in the final answer must equal, within the rounding the answer itself
+shows, an amount from a tool result, or the sum or difference of two of them (two
+entries: ₦38,000 is "twice ₦19,000" only if ₦19,000 was returned twice). A bare
+number may also be a count a tool returned ("12 payments"). Every percentage must be
+one a tool result implies: a category's share of that result's total, or the change
+between the two periods of a comparison. Anything else is an invented figure, and the
+caller answers with the deterministic summary instead.
+
+What counts as an amount: a number with a naira mark (₦, N, NGN, naira) or a scale
+(10k, 1.5m, 5 thousand), and any other number of 100 or more. Small bare numbers
+("3 transactions", "15 March") and times are left alone, and so is a year after a
+month name or "in". A figure is read with the precision it was written in ("₦12,345"
+within 50 kobo, "₦64k" within ₦500), never looser than 1%.
+
+Pure functions over integer kobo: each figure is checked with binary searches over
+the sorted tool amounts, O(n log n) per figure.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+
+from banking.money import format_naira
+
+_SCALES = {
+    "k": Decimal(1_000), "thousand": Decimal(1_000), "grand": Decimal(1_000),
+    "m": Decimal(1_000_000), "mil": Decimal(1_000_000), "million": Decimal(1_000_000),
+    "bn": Decimal(1_000_000_000), "b": Decimal(1_000_000_000), "billion": Decimal(1_000_000_000),
+}
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_FIGURE = re.compile(
+    r"(?P<prefix>₦|\bNGN\s?|(?<![A-Za-z0-9])N(?=\s?\d)|#(?=\d))?\s?"
+    rf"(?P<number>(?<![\d.,])(?:{_NUMBER}))"
+    r"(?:\s?(?P<scale>k|m|bn|b|mil|thousand|million|billion|grand)\b)?"
+    r"(?P<suffix>\s?(?:naira|ngn)\b)?"
+    r"(?P<percent>\s?(?:%|percent\b|per\s?cent\b))?",
+    re.IGNORECASE,
+)
+_SMALL = Decimal(100)
+_HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure read from the answer: its value, how precisely it was written, and where."""
+
+    value: Decimal
+    tolerance: Decimal
+    is_percent: bool
+    start: int
+    end: int
+    naira_marked: bool
+
+
+@dataclass
+class Evidence:
+    """What the tools returned: amounts (naira), counts, and the percentages their results imply."""
+
+    amounts: list[Decimal] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    percentages: list[Decimal] = field(default_factory=list)
+
+    def add_result_amounts(self, values: Iterable[Decimal]) -> None:
+        """One tool result's amounts. A value already known counts again only as often as one result
+        repeats it: food's total from two tools is one figure, two ₦19,000 renewals in one list are two."""
+        wanted = Counter(abs(v) for v in values)
+        have = Counter(abs(v) for v in self.amounts)
+        for value, times in wanted.items():
+            self.amounts.extend([value] * max(0, times - have[value]))
+
+    def add_share(self, part: Decimal, whole: Decimal) -> None:
+        if whole > 0:
+            self.percentages.append(abs(part) * _HUNDRED / whole)
+
+    def add_change(self, now: Decimal, before: Decimal) -> None:
+        if before > 0:
+            self.percentages.append(abs(now - before) * _HUNDRED / before)
+
+
+@dataclass(frozen=True)
+class GroundingResult:
+    grounded: bool
+    figures: tuple[Figure, ...]
+    invented: tuple[Figure, ...]
+
+
+def extract_figures(text: str) -> list[Figure]:
+    """Amounts and percentages stated in ``text`` (see the module docstring for what counts)."""
+    figures: list[Figure] = []
+    for match in _FIGURE.finditer(text):
+        number, scale = match.group("number"), (match.group("scale") or "").lower()
+        prefix, suffix, percent = match.group("prefix"), match.group("suffix"), match.group("percent")
+        start, end = match.start("number"), match.end()
+        if _is_time_or_date_part(text, match.start("number"), match.end("number")):
+            continue
+        try:
+            base = Decimal(number.replace(",", ""))
+        except InvalidOperation:  # pragma: no cover - the pattern only matches digits
+            continue
+        decimals = len(number.split(".", 1)[1]) if "." in number else 0
+        multiplier = _SCALES.get(scale, Decimal(1))
+        value = base * multiplier
+        unit = Decimal(1).scaleb(-decimals) * multiplier
+        if percent:
+            figures.append(Figure(value, unit / 2 + Decimal("0.01"), True, start, end, False))
+            continue
+        marked = bool(prefix or suffix)
+        if not marked and not scale and (value < _SMALL or _is_year(text, match.start("number"), number, value)):
+            continue
+        if prefix:
+            start = match.start("prefix")
+        # "₦1.2m" is read as written (±₦50,000), but never looser than 1% of the amount
+        tolerance = max(min(unit / 2, value / 100), Decimal("0.01")) if unit > 1 else max(unit / 2, Decimal("0.01"))
+        figures.append(Figure(value, tolerance + Decimal("0.001"), False, start, end, marked))
+    return figures
+
+
+def check(answer: str, evidence: Evidence | Iterable[Decimal | int | float]) -> GroundingResult:
+    """Whether every figure in ``answer`` is grounded in ``evidence`` (a plain iterable: amounts only)."""
+    if not isinstance(evidence, Evidence):
+        evidence = Evidence(amounts=[d for d in (_decimal(n) for n in evidence) if d is not None])
+    kobo = sorted(_to_kobo(abs(amount)) for amount in evidence.amounts)
+    counts = set(evidence.counts)
+    percentages = sorted(evidence.percentages)
+    figures = extract_figures(answer)
+    invented = []
+    for figure in figures:
+        if figure.is_percent:
+            grounded = _within(percentages, figure.value, figure.tolerance)
+        else:
+            grounded = _amount_supported(figure, kobo) or (
+                not figure.naira_marked and figure.value == figure.value.to_integral_value()
+                and int(figure.value) in counts)
+        if not grounded:
+            invented.append(figure)
+    return GroundingResult(not invented, tuple(figures), tuple(invented))
+
+
+def naira_formatted(answer: str) -> str:
+    """Rewrite plainly written naira amounts ("N12345", "12,345.00 naira") as ₦12,345."""
+    pieces: list[str] = []
+    last = 0
+    for figure in extract_figures(answer):
+        segment = answer[figure.start:figure.end]
+        if figure.is_percent or not figure.naira_marked or re.search(r"[kmb]|thousand|million|billion", segment,
+                                                                      re.IGNORECASE):
+            continue
+        kobo = int((figure.value * 100).to_integral_value())
+        pieces.append(answer[last:figure.start])
+        pieces.append(format_naira(kobo))
+        last = figure.end
+    pieces.append(answer[last:])
+    return "".join(pieces)
+
+
+def _amount_supported(figure: Figure, kobo: Sequence[int]) -> bool:
+    target = _to_kobo(figure.value)
+    tol = int((figure.tolerance * 100).to_integral_value(rounding=ROUND_FLOOR))
+    if _any_in(kobo, target - tol, target + tol):
+        return True
+    for index, a in enumerate(kobo):
+        # target = a + b, target = a - b, target = b - a, each b another entry than a
+        if (_any_in(kobo, target - a - tol, target - a + tol, skip=index)
+                or _any_in(kobo, a - target - tol, a - target + tol, skip=index)
+                or _any_in(kobo, a + target - tol, a + target + tol, skip=index)):
+            return True
+    return False
+
+
+def _any_in(values: Sequence[int], low: int, high: int, skip: int = -1) -> bool:
+    """Whether some entry (other than index ``skip``) lies in [low, high]."""
+    left, right = bisect_left(values, low), bisect_right(values, high)
+    return right - left > (1 if left <= skip < right else 0)
+
+
+def _within(values: Sequence[Decimal], target: Decimal, tol: Decimal) -> bool:
+    index = bisect_left(values, target - tol)
+    return index < len(values) and values[index] <= target + tol
+
+
+def _to_kobo(naira: Decimal) -> int:
+    return int((naira * 100).to_integral_value())
+
+
+def _is_time_or_date_part(text: str, start: int, end: int) -> bool:
+    """14:05, 2025-03-15, 15/03: parts of times and dates are not amounts."""
+    joined_before = start >= 2 and text[start - 1] in ":/-" and text[start - 2].isdigit()
+    joined_after = end + 1 < len(text) and text[end] in ":/-" and text[end + 1].isdigit()
+    return joined_before or joined_after
+
+
+def _is_year(text: str, start: int, literal: str, value: Decimal) -> bool:
+    """"March 2025", "in 2024": a bare four-digit year, not an amount."""
+    if not (1900 <= value <= 2100) or not literal.isdigit():
+        return False
+    words = re.findall(r"[A-Za-z]+", text[max(0, start - 14):start])
+    return bool(words) and (words[-1][:3].lower() in _MONTHS or words[-1].lower() in {"in", "of", "since", "year"})
+
+
+def _decimal(value: Decimal | int | float) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None

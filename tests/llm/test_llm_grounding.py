@@ -1,0 +1,84 @@
+"""The grounding check: figures the tools gave pass, invented ones do not."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from assistant_llm.grounding import Evidence, check, extract_figures, naira_formatted
+
+AMOUNTS = [Decimal(str(n)) for n in (142450.5, 78000, 63951.5, 63000, 38500, 418252, 780000, 121550)]
+EVIDENCE = Evidence(amounts=AMOUNTS, counts=[12, 150])
+EVIDENCE.add_share(Decimal("142450.5"), Decimal(418252))  # transport's share of money out
+EVIDENCE.add_change(Decimal("142450.5"), Decimal(121550))  # transport against the month before
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "You spent ₦142,450.50 on transport last month.",
+        "Transport came to ₦142,451 and food to ₦63,951.50.",  # rounded to the naira
+        "Food and bills together: ₦126,951.50.",  # a sum of two tool figures
+        "Transport rose by ₦20,900.50 from the month before.",  # a difference of two
+        "Transport was 34% of your spending.",  # 142450.5 / 418252
+        "Transport went up 17% compared with before.",  # (142450.5 - 121550) / 121550
+        "You spent about ₦142k on transport and ₦78k went to savings.",  # shorthand within its rounding
+        "You spent N63000 on bills in March 2025, 150 payments in all.",
+        "Money in was 780,000 naira.",
+        "No figures here, just keep an eye on rides.",
+    ],
+)
+def test_answers_built_from_tool_figures_are_grounded(answer):
+    assert check(answer, EVIDENCE).grounded, extract_figures(answer)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "You spent ₦150,000 on transport.",  # not a tool figure
+        "Transport, food and bills came to ₦269,402.",  # a sum of three: not allowed
+        "Transport was 50% of your spending.",
+        "Food was 15% of your spending.",  # true, but no tool result said so
+        "You made 151 payments.",
+        "You spent ₦150 on it.",  # a count is not an amount
+        "You could save ₦25,000 a month on rides.",  # a projection
+        "You spent 99,999 on food.",  # unmarked but large
+        "You spent ₦142,450.75 on transport.",  # written to the kobo, so it must match to the kobo
+        "Food was about ₦64k and shopping ₦3.5m.",
+    ],
+)
+def test_invented_figures_are_caught(answer):
+    result = check(answer, EVIDENCE)
+    assert not result.grounded
+    assert result.invented
+
+
+def test_dates_times_years_and_small_counts_are_not_amounts():
+    text = "On 15 Mar 2025 at 14:05 (2025-03-15) you made 3 payments in 2024 style."
+    assert extract_figures(text) == []
+
+
+def test_figures_read_with_their_precision():
+    [exact, rounded, thousands] = extract_figures("₦12,345.50, ₦12,346 and ₦12.3k")
+    assert exact.value == Decimal("12345.50") and exact.tolerance < Decimal("0.02")
+    assert rounded.value == Decimal("12346") and rounded.tolerance < Decimal("0.51")
+    assert thousands.value == Decimal("12300") and thousands.tolerance == Decimal("50.001")
+
+
+def test_plain_naira_amounts_are_written_the_bank_way():
+    assert naira_formatted("You spent N12345 and 45,000.00 naira, NGN 500.5 on airtime and ₦3,000 on data.") == (
+        "You spent ₦12,345 and ₦45,000, ₦500.50 on airtime and ₦3,000 on data."
+    )
+    assert naira_formatted("about ₦12.3k") == "about ₦12.3k"  # shorthand is left as the model wrote it
+
+
+def test_a_figure_may_be_twice_an_amount_only_if_it_was_returned_twice():
+    assert check("Two DStv renewals: ₦38,000.", [19000, 19000]).grounded
+    assert not check("Two DStv renewals: ₦38,000.", [19000]).grounded
+    assert check("₦38,000 less than before", [57000, 19000]).grounded
+
+
+def test_no_evidence_means_no_figure_passes():
+    assert not check("You spent ₦1,000.", []).grounded
+    assert check("You have not spent much.", []).grounded
