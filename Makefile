@@ -19,7 +19,7 @@ TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/
                    $(wildcard components/*.py) $(SPACY_MODEL)/meta.json
 
 .PHONY: run setup spacy browser train shell actions serve validate lint unit test-nlu test-core test \
-        audit-verify reencrypt clean
+        test-e2e benchmark-webhook audit-verify reencrypt clean
 
 # The whole product on this machine: a stand-in for Meta (fake Graph API and a
 # WhatsApp-like chat page on http://localhost:8080) with throwaway secrets, and the
@@ -70,7 +70,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 unit: setup $(BROWSER)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --ignore=tests/e2e
 
 test-nlu: $(MODEL)
 	$(RASA) test nlu --nlu tests/nlu --model $(MODEL) --out results/nlu
@@ -81,7 +81,16 @@ test-core: $(MODEL)
 	    --out results/core --fail-on-prediction-errors --e2e
 	$(BIN)/python scripts/check_core_results.py tests/test_stories.yml results/core
 
-test: lint unit validate test-nlu test-core
+# The whole stack on free ports (fake Meta, action server, rasa run with the model):
+# one WhatsApp conversation through signed webhooks (~1.5 min).
+test-e2e: setup $(MODEL)
+	$(BIN)/python -m pytest -q tests/e2e
+
+# Webhook POST to the first reply at the Graph API, for a balance question (p50/p95).
+benchmark-webhook: setup $(MODEL)
+	$(BIN)/python scripts/benchmark_webhook.py
+
+test: lint unit validate test-nlu test-core test-e2e
 
 audit-verify: setup
 	$(BIN)/python -m scripts.audit_verify
