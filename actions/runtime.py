@@ -90,6 +90,7 @@ REFUSALS: Dict[type, str] = {
     errors.NothingPending: "utter_nothing_pending",
     errors.ConfirmationExpired: "utter_confirmation_expired",
     errors.ProviderUnavailable: "utter_provider_unavailable",
+    errors.OutcomeUnknown: "utter_outcome_unknown",  # before StorageError, its parent
     errors.StorageError: "utter_provider_unavailable",
 }
 

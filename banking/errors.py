@@ -19,6 +19,7 @@ full account number, so they are safe to log.
     ├── AlreadyExecuted               already_executed    (.receipt)
     ├── ProviderUnavailable           provider_unavailable
     └── StorageError                  storage_error
+        └── OutcomeUnknown            outcome_unknown
 
     ConfigError(ValueError)           a deployment mistake, raised at start-up
 """
@@ -135,6 +136,16 @@ class StorageError(BankingError):
     """The database failed; the customer should try again later."""
 
     code = "storage_error"
+
+
+class OutcomeUnknown(StorageError):
+    """The database failed mid-confirmation and could not be asked whether the operation ran.
+
+    Unlike a plain StorageError, something may have moved: the customer should check
+    before trying again. The next YES finishes or reruns it safely.
+    """
+
+    code = "outcome_unknown"
 
 
 class ConfigError(ValueError):

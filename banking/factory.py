@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping
 
 from banking.config import Settings
+from banking.crypto import Keyring, require_production_secrets
+from banking.errors import ConfigError
 from banking.providers import get_provider
 from banking.service import BankingService
 from banking.store import connect_database, ensure_indexes
@@ -15,11 +17,20 @@ logger = logging.getLogger(__name__)
 
 
 def service_from_env(environ: Mapping[str, str] = os.environ) -> BankingService:
-    """Settings, database, provider and indexes in one call; the caller decides whether to keep it."""
+    """Settings, database, provider, keys and indexes in one call; the caller decides whether to keep it.
+
+    With ENVIRONMENT=production it refuses to start (ConfigError naming every problem)
+    on missing or default secrets, or without MONGODB_URI.
+    """
+    require_production_secrets(environ)
     settings = Settings.from_env(environ)
+    if settings.is_production and not settings.mongodb_uri:
+        raise ConfigError("refusing to start in production: MONGODB_URI is missing, and bank records must not "
+                          "be kept in memory")
     if settings.is_development:
         logger.warning("USER_ID_SALT is unset: using the development salt; user keys are not secret")
     provider = get_provider(settings)
+    keyring = Keyring.from_env(environ)
     db = connect_database(settings)
     ensure_indexes(db)
-    return BankingService(db, provider, settings)
+    return BankingService(db, provider, settings, keyring=keyring)

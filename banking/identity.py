@@ -23,6 +23,13 @@ def user_key(sender_id: str, salt: str) -> str:
     return hmac.new(salt.encode(), normalised.encode(), hashlib.sha256).hexdigest()
 
 
+def keyed_hash(value: str, salt: str) -> str:
+    """HMAC-SHA256 hex of any identifier as it is (no sender normalisation)."""
+    if not salt:
+        raise ValueError("a non-empty salt is required")
+    return hmac.new(salt.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
 def _normalise_sender(sender_id: str) -> str:
     without_channel = _CHANNEL_PREFIX.sub("", sender_id.strip())
     return re.sub(r"[\s+\-()]", "", without_channel)

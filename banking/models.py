@@ -21,7 +21,7 @@ class Account:
 
     type: str  # "checking" | "savings"
     name: str
-    number: str
+    number: str  # masked, "******6789": the full number is not kept
     balance_kobo: int
 
     @property

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 KOBO_PER_NAIRA = 100
 MAX_AMOUNT_KOBO = 100_000_000_000 * KOBO_PER_NAIRA  # ₦100 billion: beyond this it is a typo
+_MASKED_NUMBER = re.compile(r"\*{6}\d{4}")  # how profiles keep the customer's own account numbers
 
 _UNITS: dict[str, int] = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -76,7 +77,12 @@ def format_naira(kobo: int) -> str:
 
 
 def mask_account_number(number: str) -> str:
-    """Hide all but the last four digits, so logs and replies never hold a full NUBAN."""
+    """Hide all but the last four digits, so logs and replies never hold a full NUBAN.
+
+    A number that is already masked ("******6789", as profiles store them) stays as it is.
+    """
+    if _MASKED_NUMBER.fullmatch(str(number).strip()):
+        return str(number).strip()
     digits = "".join(ch for ch in str(number) if ch.isdigit())
     return "******" + (digits[-4:] if len(digits) > 4 else "")
 

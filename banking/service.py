@@ -7,6 +7,19 @@ touches — both balances, today's spent total, the ledger entry and the
 changes in ONE conditional update. An operation is first claimed
 (pending -> executing) with another single-document update, so a double "yes"
 or two workers racing can execute it at most once.
+
+If the database fails in the middle of a confirmation, the operation is looked
+at again: had it taken effect (its id is in the profile's ``applied_ops``), the
+customer gets the receipt and the result is recorded; had it not, it goes back
+to pending so the next YES runs it, and the customer hears "nothing was moved,
+try again" (StorageError). If the database cannot even be asked, the customer
+gets OutcomeUnknown, and the claim lapses after ``EXECUTION_LEASE`` so the next
+YES finishes or reruns the operation (``applied_ops`` still guards the money).
+
+Nothing in the database gives away an account or phone number: the customer's own
+account numbers are kept masked ("******6789"; the full number is the bank's to
+know), and an operation's destination details (``SEALED_PARAMS``) are sealed
+with ``banking.crypto`` under ``field_context("operations", op_id, "params.<name>")``.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from banking import audit
 from banking.catalog import BANKS, canonical_account_type, canonical_bank, canonical_biller, canonical_network
 from banking.config import Settings
+from banking.crypto import CryptoError, Keyring, field_context, is_sealed
 from banking.errors import (
     AccountFrozen,
     AlreadyExecuted,
@@ -39,6 +53,7 @@ from banking.errors import (
     NotConnected,
     NotFrozen,
     NothingPending,
+    OutcomeUnknown,
     ProviderUnavailable,
     StorageError,
     UnknownAccount,
@@ -85,6 +100,10 @@ _DIRECTIONS = {
     "received": "credit", "money in": "credit",
 }
 _MAX_APPLY_ATTEMPTS = 3
+# How long a claimed operation may stay "executing" before a new YES may pick it up again.
+EXECUTION_LEASE = timedelta(minutes=2)
+# Operation parameters a database dump must not show: sealed when held, opened when run.
+SEALED_PARAMS = ("account_number", "customer_ref", "phone")
 
 
 def utc_now() -> datetime:
@@ -109,11 +128,12 @@ class BankingService:
     """Every banking action the assistant can take, for one hashed user key at a time."""
 
     def __init__(self, db: Any, provider: BankProvider, settings: Settings,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now, keyring: Keyring | None = None) -> None:
         self._db = db
         self._provider = provider
         self._settings = settings
         self._clock = clock
+        self._keys = keyring  # None: ENCRYPTION_KEY (or a throwaway development key) on first use
 
     @property
     def settings(self) -> Settings:
@@ -148,7 +168,8 @@ class BankingService:
             "frozen": False,
             "frozen_at": None,
             "daily_limit_kobo": self._settings.daily_transfer_limit_kobo,
-            "accounts": {seed.type: {"name": seed.name, "number": seed.number, "balance_kobo": seed.balance_kobo}
+            "accounts": {seed.type: {"name": seed.name, "number": mask_account_number(seed.number),
+                                     "balance_kobo": seed.balance_kobo}
                          for seed in seeds},
             "spent": {},
             "applied_ops": [],
@@ -409,15 +430,22 @@ class BankingService:
         """Execute a pending operation at most once, re-checking freeze, funds and limit atomically."""
         _require_op_id(op_id)
         now = self._now()
-        claimed = self._db["operations"].find_one_and_update(
-            {"_id": op_id, "user": user, "status": "pending", "expires_at": {"$gt": now}},
-            {"$set": {"status": "executing", "claimed_at": now}},
-            return_document=ReturnDocument.AFTER,
-        )
+        claim = uuid.uuid4().hex  # names this attempt, so a failure can release exactly its own claim
+        try:
+            claimed = self._db["operations"].find_one_and_update(
+                {"_id": op_id, "user": user, "status": "pending", "expires_at": {"$gt": now}},
+                {"$set": {"status": "executing", "claimed_at": now, "claim": claim}},
+                return_document=ReturnDocument.AFTER,
+            )
+        except PyMongoError:
+            self._release_claim(op_id, claim)  # the claim may have been written before the reply was lost
+            raise
+        if claimed is None:
+            claimed = self._reclaim_lapsed(user, op_id, now)
         if claimed is None:
             self._explain_unclaimed(user, op_id)
-        self._audit(user, claimed["kind"], "confirmed", op_id=op_id, amount_kobo=claimed["amount_kobo"])
         try:
+            self._audit(user, claimed["kind"], "confirmed", op_id=op_id, amount_kobo=claimed["amount_kobo"])
             receipt = self._execute(claimed, now)
         except BankingError as error:
             self._db["operations"].update_one(
@@ -425,9 +453,12 @@ class BankingService:
             self._audit(user, claimed["kind"], "refused", op_id=op_id, reason=error.code,
                         amount_kobo=claimed["amount_kobo"])
             raise
-        self._db["operations"].update_one(
-            {"_id": op_id}, {"$set": {"status": "executed", "result": receipt.to_document()}})
-        self._audit(user, claimed["kind"], "executed", op_id=op_id, amount_kobo=claimed["amount_kobo"])
+        except PyMongoError:
+            found = self._effect_after_failure(claimed, now)
+            if found is None:
+                raise  # nothing moved: the customer is asked to try again
+            receipt = found
+        self._record_executed(claimed, receipt)
         logger.info("executed %s operation %s", claimed["kind"], op_id)
         return receipt
 
@@ -470,13 +501,14 @@ class BankingService:
               holder: str | None, params: dict[str, Any]) -> PendingOperation:
         """Store the pending operation and audit the request."""
         now = self._now()
+        op_id = uuid.uuid4().hex
         pending = PendingOperation(
-            op_id=uuid.uuid4().hex, kind=kind, amount_kobo=amount_kobo, source=source,
+            op_id=op_id, kind=kind, amount_kobo=amount_kobo, source=source,
             destination_label=label, holder_name=holder,
             expires_at=now + timedelta(seconds=self._settings.confirmation_ttl_seconds), fee_kobo=0,
         )
         self._db["operations"].insert_one({
-            "_id": pending.op_id, "user": user, "kind": kind, "params": params,
+            "_id": pending.op_id, "user": user, "kind": kind, "params": self._seal_params(op_id, params),
             "amount_kobo": amount_kobo, "source": source, "destination_label": label,
             "holder_name": holder, "fee_kobo": pending.fee_kobo, "created_at": now,
             "expires_at": pending.expires_at, "status": "pending", "result": None,
@@ -514,6 +546,68 @@ class BankingService:
             raise ConfirmationExpired("that confirmation has expired; please start again")
         raise NothingPending("there is nothing waiting for your confirmation")
 
+    def _reclaim_lapsed(self, user: str, op_id: str, now: datetime) -> dict[str, Any] | None:
+        """An operation left "executing" for longer than the lease (its worker died or lost the
+        database) is claimed anew; ``applied_ops`` keeps the money from moving twice."""
+        reclaimed = self._db["operations"].find_one_and_update(
+            {"_id": op_id, "user": user, "status": "executing", "claimed_at": {"$lte": now - EXECUTION_LEASE}},
+            {"$set": {"claimed_at": now, "claim": uuid.uuid4().hex}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if reclaimed is not None:
+            logger.warning("operation %s was left executing; picking it up again", op_id)
+        return reclaimed
+
+    def _release_claim(self, op_id: str, claim: str) -> None:
+        """Put an operation this attempt claimed, and did not run, back to pending (best effort)."""
+        try:
+            self._db["operations"].update_one(
+                {"_id": op_id, "status": "executing", "claim": claim},
+                {"$set": {"status": "pending"}, "$unset": {"claimed_at": "", "claim": ""}})
+        except PyMongoError as error:
+            logger.error("operation %s could not be released after a database failure (%s); it stays executing "
+                         "until its claim lapses (%d s)", op_id, type(error).__name__,
+                         EXECUTION_LEASE.total_seconds())
+
+    def _effect_after_failure(self, operation: dict[str, Any], now: datetime) -> Receipt | None:
+        """The database failed mid-confirmation: the receipt if the operation took effect, else None
+        after putting it back to pending, so what the customer is told is true either way; OutcomeUnknown
+        when the database cannot even be asked."""
+        user, op_id = operation["user"], operation["_id"]
+        try:
+            document = self._db["profiles"].find_one({"_id": user}, {"applied_ops": 1, "ledger": 1})
+        except PyMongoError as error:
+            logger.error("operation %s: the database failed mid-confirmation and cannot tell whether it ran (%s); "
+                         "it stays executing until its claim lapses", op_id, type(error).__name__)
+            raise OutcomeUnknown("the bank's records could not be reached to see whether this went through; "
+                                 "check your balance before trying again") from error
+        took_effect = (document is None if operation["kind"] == "disconnect"
+                       else document is not None and op_id in document.get("applied_ops", []))
+        if not took_effect:
+            self._release_claim(op_id, operation["claim"])
+            logger.warning("operation %s did not run (database failure); it is pending again", op_id)
+            return None
+        logger.warning("operation %s ran before the database failed; recording its result", op_id)
+        return _ledger_receipt(document, op_id) or _receipt(operation, now, None)
+
+    def _record_executed(self, operation: dict[str, Any], receipt: Receipt) -> None:
+        """Store the result and audit it; a database failure here is retried once, then logged (the money
+        has moved, so the customer still gets the receipt, and a later look at the op finds it applied)."""
+        user, op_id = operation["user"], operation["_id"]
+        for attempt in (1, 2):
+            try:
+                self._db["operations"].update_one(
+                    {"_id": op_id}, {"$set": {"status": "executed", "result": receipt.to_document()},
+                                     "$unset": {"claim": ""}})
+                if attempt == 1 or self._db["audit"].find_one(
+                        {"user": user, "op_id": op_id, "outcome": "executed"}, {"_id": 1}) is None:
+                    self._audit(user, operation["kind"], "executed", op_id=op_id,
+                                amount_kobo=operation["amount_kobo"])
+                return
+            except PyMongoError as error:
+                failure = error
+        logger.error("operation %s ran, but its result could not be recorded (%s)", op_id, type(failure).__name__)
+
     def _execute(self, operation: dict[str, Any], now: datetime) -> Receipt:
         kind = operation["kind"]
         if kind in MONEY_KINDS:
@@ -547,7 +641,7 @@ class BankingService:
         source, target = operation["source"], operation["params"].get("to_account")
         counts = target is None  # moves between own accounts do not count towards the limit
         day = _day_key(now)
-        entry = _ledger_entry(operation, now)
+        entry = _ledger_entry({**operation, "params": self._open_params(operation)}, now)
         for _ in range(_MAX_APPLY_ATTEMPTS):
             current = self._db["profiles"].find_one({"_id": user}, {"daily_limit_kobo": 1})
             if current is None:
@@ -601,14 +695,7 @@ class BankingService:
         return None  # a concurrent change (e.g. a new limit) raced us; try again
 
     def _receipt_from_ledger(self, user: str, op_id: str) -> Receipt | None:
-        document = self._db["profiles"].find_one({"_id": user}, {"ledger": 1})
-        for entry in (document or {}).get("ledger", []):
-            if entry["op_id"] == op_id:
-                return Receipt(op_id=op_id, reference=entry["reference"], kind=entry["kind"],
-                               amount_kobo=entry["amount_kobo"], source=entry["account"],
-                               destination_label=entry["destination_label"], new_balance_kobo=None,
-                               executed_at=_aware(entry["posted_at"]))
-        return None
+        return _ledger_receipt(self._db["profiles"].find_one({"_id": user}, {"ledger": 1}), op_id)
 
     def _remove_link(self, user: str, keep_op: str | None = None) -> None:
         """Delete the profile first (so the user reads as disconnected), then what hung off it."""
@@ -661,6 +748,33 @@ class BankingService:
             "user": user, "action": action, "outcome": outcome, "op_id": op_id,
             "reason": reason, "amount_kobo": amount_kobo, "at": self._now(),
         })
+
+    @property
+    def _keyring(self) -> Keyring:
+        if self._keys is None:
+            self._keys = Keyring.from_env()
+        return self._keys
+
+    def _seal_params(self, op_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters as stored: account, meter and phone numbers sealed to this operation."""
+        return {name: (self._keyring.encrypt_text(value, field_context("operations", op_id, f"params.{name}"))
+                       if name in SEALED_PARAMS and isinstance(value, str) else value)
+                for name, value in params.items()}
+
+    def _open_params(self, operation: dict[str, Any]) -> dict[str, Any]:
+        """The parameters in clear, to run the operation; one that no configured key opens cannot run."""
+        opened = {}
+        for name, value in operation["params"].items():
+            if is_sealed(value):
+                try:
+                    value = self._keyring.decrypt_text(value, field_context("operations", operation["_id"],
+                                                                            f"params.{name}"))
+                except CryptoError as error:
+                    logger.error("operation %s cannot be opened (%s); it is refused", operation["_id"],
+                                 type(error).__name__)
+                    raise ConfirmationExpired("that confirmation can no longer be read; please start again") from None
+            opened[name] = value
+        return opened
 
     def _now(self) -> datetime:
         """The clock in UTC, truncated to milliseconds as MongoDB stores it."""
@@ -826,6 +940,17 @@ def _ledger_entry(operation: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
+def _ledger_receipt(document: dict[str, Any] | None, op_id: str) -> Receipt | None:
+    """The receipt of an operation from the profile's ledger, if it is there."""
+    for entry in (document or {}).get("ledger", []):
+        if entry["op_id"] == op_id:
+            return Receipt(op_id=op_id, reference=entry["reference"], kind=entry["kind"],
+                           amount_kobo=entry["amount_kobo"], source=entry["account"],
+                           destination_label=entry["destination_label"], new_balance_kobo=None,
+                           executed_at=_aware(entry["posted_at"]))
+    return None
+
+
 def _ledger_debit(entry: dict[str, Any]) -> Transaction:
     return Transaction(
         reference=entry["reference"], posted_at=_aware(entry["posted_at"]), amount_kobo=int(entry["amount_kobo"]),
@@ -865,7 +990,7 @@ def _profile_from_doc(document: dict[str, Any]) -> Profile:
         frozen_at=_aware(document["frozen_at"]) if document.get("frozen_at") else None,
         daily_limit_kobo=int(document["daily_limit_kobo"]),
         accounts=tuple(
-            Account(type=kind, name=accounts[kind]["name"], number=accounts[kind]["number"],
+            Account(type=kind, name=accounts[kind]["name"], number=mask_account_number(accounts[kind]["number"]),
                     balance_kobo=int(accounts[kind]["balance_kobo"]))
             for kind in ACCOUNT_ORDER if kind in accounts
         ),

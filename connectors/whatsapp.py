@@ -8,7 +8,11 @@ and Meta's webhook is ``/webhooks/whatsapp/webhook``: GET answers Meta's
 verification challenge, POST receives messages and delivery statuses. A POST is
 checked against ``X-Hub-Signature-256`` before anything is parsed, answered at
 once, and handled in the background: deduplicated by message id in MongoDB,
-one user's messages in arrival order, different users side by side.
+one user's messages in arrival order, different users side by side. A user who
+sends faster than RATE_LIMIT_MESSAGES per RATE_LIMIT_WINDOW_SECONDS is told once
+to slow down and the excess is dropped (see connectors.whatsapp_ratelimit).
+With ENVIRONMENT=production the channel refuses to start on missing or default
+secrets (banking.crypto.require_production_secrets).
 
 Nothing happens at import time: the Graph API session and the database are made
 on first use. Logs never carry a phone number, a message id or a message text;
@@ -38,6 +42,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from banking.config import DEVELOPMENT_SALT, ConfigError
+from banking.crypto import require_production_secrets
 from banking.identity import user_key
 from connectors.whatsapp_graph import (
     DEFAULT_TIMEOUT,
@@ -69,11 +74,13 @@ from connectors.whatsapp_outbound import (
     image_message,
     text_messages,
 )
+from connectors.whatsapp_ratelimit import RateLimitConfig, RateLimiter, Verdict, rate_limited_reply
 from connectors.whatsapp_store import WhatsAppStore
 
 __all__ = [
     "DEFAULT_API_URL",
     "NoTranscriber",
+    "RateLimitConfig",
     "Transcriber",
     "Transcript",
     "WhatsAppApiError",
@@ -141,6 +148,7 @@ class WhatsAppConfig:
     api_url: str = DEFAULT_API_URL
     mongodb_uri: str | None = field(default=None, repr=False)
     user_id_salt: str = field(default=DEVELOPMENT_SALT, repr=False)
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
 
     @property
     def uses_development_salt(self) -> bool:
@@ -148,14 +156,18 @@ class WhatsAppConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> WhatsAppConfig:
-        """WHATSAPP_*, MONGODB_URI and USER_ID_SALT; empty values count as unset."""
+        """WHATSAPP_*, MONGODB_URI, USER_ID_SALT and RATE_LIMIT_*; empty values count as unset."""
         return cls.from_credentials(None, environ)
 
     @classmethod
     def from_credentials(
         cls, credentials: Mapping[str, Any] | None, environ: Mapping[str, str] = os.environ
     ) -> WhatsAppConfig:
-        """The environment, with non-empty credentials.yml keys taking precedence."""
+        """The environment, with non-empty credentials.yml keys taking precedence.
+
+        With ENVIRONMENT=production, every missing or default secret is named at once
+        (the WhatsApp ones as the channel would use them) and nothing starts.
+        """
         credentials = credentials or {}
         unknown = sorted(str(key) for key in credentials if key not in _SETTINGS and key not in _OTHER_CREDENTIALS)
         if unknown:
@@ -165,6 +177,12 @@ class WhatsAppConfig:
             value = _setting(credentials.get(key))
             if value:
                 values[key] = value
+        effective = dict(environ)
+        effective.update({_SETTINGS[key]: value for key, value in values.items() if value})
+        try:
+            require_production_secrets(effective)
+        except ConfigError as error:
+            raise WhatsAppConfigError(str(error)) from None
         missing = [_SETTINGS[key] for key in _REQUIRED if not values[key]]
         if missing:
             raise WhatsAppConfigError(
@@ -182,6 +200,7 @@ class WhatsAppConfig:
             api_url=api_url,
             mongodb_uri=_setting(environ.get("MONGODB_URI")),
             user_id_salt=_setting(environ.get("USER_ID_SALT")) or DEVELOPMENT_SALT,
+            rate_limit=RateLimitConfig.from_env(environ),
         )
 
 
@@ -348,7 +367,11 @@ class WhatsAppInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppInput:
-        """Settings from credentials.yml over the environment; ``transcriber`` names a class by dotted path."""
+        """Settings from credentials.yml over the environment; ``transcriber`` names a class by dotted path.
+
+        Raises WhatsAppConfigError (naming the variables) on a missing setting, and with
+        ENVIRONMENT=production on any missing or default secret.
+        """
         config = WhatsAppConfig.from_credentials(credentials)
         return cls(config, transcriber=load_transcriber((credentials or {}).get("transcriber")))
 
@@ -360,6 +383,7 @@ class WhatsAppInput(InputChannel):
         database: Any = None,
         retry: RetryPolicy | None = None,
         timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.config = config
         self.transcriber: Transcriber = transcriber or NoTranscriber()
@@ -370,6 +394,9 @@ class WhatsAppInput(InputChannel):
         self._store: WhatsAppStore | None = None
         self._store_lock: asyncio.Lock | None = None
         self._lanes = SenderLanes(describe=self.describe_user)
+        self.rate_limiter = rate_limiter or RateLimiter(config.rate_limit)
+        if not self.rate_limiter.config.enabled:
+            logger.warning("WhatsApp per-user rate limit is off (RATE_LIMIT_MESSAGES=0)")
         if config.uses_development_salt:
             logger.warning("USER_ID_SALT is unset: user keys in logs and records use the development salt")
 
@@ -446,9 +473,16 @@ class WhatsAppInput(InputChannel):
         for message in batch.messages:
             if not self._is_ours(message.phone_number_id):
                 continue
+            try:
+                key = user_key(message.sender, self.config.user_id_salt)
+            except ValueError:
+                logger.warning("Skipped a WhatsApp message whose sender id is not a usable number")
+                continue
+            # Counted here, in arrival order, so a burst is judged by when it came, not by how fast Rasa is.
+            verdict = self.rate_limiter.check(key, message.message_id)
 
-            async def job(message: InboundMessage = message) -> None:
-                await self._process(message, on_new_message)
+            async def job(message: InboundMessage = message, verdict: Verdict = verdict) -> None:
+                await self._process(message, on_new_message, verdict)
 
             self._lanes.submit(message.sender, job)
 
@@ -458,11 +492,15 @@ class WhatsAppInput(InputChannel):
         logger.warning("Ignored a WhatsApp webhook item for another business phone number")
         return False
 
-    async def _process(self, message: InboundMessage, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+    async def _process(self, message: InboundMessage, on_new_message: Callable[[UserMessage], Awaitable[Any]],
+                       verdict: Verdict = Verdict.ALLOW) -> None:
         who = self.describe_user(message.sender)
         store = await self._get_store()
         if not await store.claim(message):
             logger.info("Duplicate WhatsApp message %s from %s ignored", _reference(message.message_id), who)
+            return
+        if verdict is not Verdict.ALLOW:
+            await self._rate_limited(message, verdict)
             return
         logger.info("WhatsApp %s message %s from %s", message.kind, _reference(message.message_id), who)
         try:
@@ -477,6 +515,20 @@ class WhatsAppInput(InputChannel):
             await self._handle_voice(message, output, on_new_message)
         else:
             await output.send_text_message(message.sender, unsupported_reply(message.kind))
+
+    async def _rate_limited(self, message: InboundMessage, verdict: Verdict) -> None:
+        """Drop a message over the user's limit (it stays claimed, so a redelivery is dropped too)."""
+        who = self.describe_user(message.sender)
+        limit = self.rate_limiter.config
+        if verdict is Verdict.NOTIFY:
+            logger.warning(
+                "WhatsApp message %s from %s rate-limited: over %d messages in %g s; told to wait, "
+                "further messages are dropped until the window has room",
+                _reference(message.message_id), who, limit.messages, limit.window_seconds,
+            )
+            await self.get_output_channel().send_text_message(message.sender, rate_limited_reply(limit.window_seconds))
+        else:
+            logger.info("WhatsApp message %s from %s rate-limited and dropped", _reference(message.message_id), who)
 
     async def _handle_voice(
         self,
@@ -553,7 +605,10 @@ class WhatsAppInput(InputChannel):
                 logger.warning("A WhatsApp message to %s failed (codes %s): %s", who, codes, titles)
             else:
                 logger.debug("A WhatsApp message to %s is %s", who, status.status)
-            await store.record_status(status)
+            try:
+                await store.record_status(status)
+            except (ValueError, OverflowError, OSError) as exc:  # e.g. a timestamp no datetime can hold
+                logger.warning("A WhatsApp delivery status for %s could not be stored (%s)", who, type(exc).__name__)
 
     async def _get_store(self) -> WhatsAppStore:
         if self._store is not None:

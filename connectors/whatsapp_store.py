@@ -1,6 +1,6 @@
 """What the WhatsApp channel keeps in MongoDB: seen message ids and delivery statuses.
 
-``whatsapp_inbound``  one document per processed message, ``_id`` = WhatsApp message id,
+``whatsapp_inbound``  one document per processed message, ``_id`` = keyed hash of the message id,
                       so a second insert of a retried or concurrent delivery fails with
                       DuplicateKeyError; a TTL index on ``received_at`` keeps ids 7 days.
 ``whatsapp_statuses`` one document per (message id, status): sent, delivered, read,
@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from banking.identity import user_key
+from banking.identity import keyed_hash, user_key
 from connectors.whatsapp_inbound import InboundMessage, StatusUpdate
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,11 @@ class WhatsAppStore:
         self._salt = salt
         self._clock = clock
         self._recent: OrderedDict[str, None] = OrderedDict()
+
+    def message_key(self, message_id: str) -> str:
+        """A keyed hash of a WhatsApp message id: Meta's ids are base64 of a record that
+        starts with the customer's phone number, so they are never stored as they come."""
+        return keyed_hash(message_id, self._salt)
 
     async def ensure_indexes(self) -> None:
         await self._run(self._ensure_indexes)
@@ -74,7 +79,7 @@ class WhatsAppStore:
 
     def _claim(self, message: InboundMessage) -> bool:
         document = {
-            "_id": message.message_id,
+            "_id": self.message_key(message.message_id),
             "received_at": self._clock(),
             "user": user_key(message.sender, self._salt),
             "type": message.kind,
@@ -105,7 +110,7 @@ class WhatsAppStore:
     def _record_status(self, status: StatusUpdate) -> None:
         first_error = status.errors[0] if status.errors else None
         document = {
-            "message_id": status.message_id,
+            "message_id": self.message_key(status.message_id),
             "status": status.status,
             "at": datetime.fromtimestamp(status.timestamp, timezone.utc) if status.timestamp is not None else None,
             "recipient": user_key(status.recipient, self._salt) if status.recipient else None,
@@ -114,7 +119,7 @@ class WhatsAppStore:
             "recorded_at": self._clock(),
         }
         self._db[STATUS_COLLECTION].update_one(
-            {"_id": f"{status.message_id}:{status.status}"}, {"$setOnInsert": document}, upsert=True
+            {"_id": f"{document['message_id']}:{status.status}"}, {"$setOnInsert": document}, upsert=True
         )
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:

@@ -254,3 +254,18 @@ async def test_an_unsure_yes_moves_nothing_and_asks_again(connected, service):
     assert unsure.responses == ["utter_confirm_explicitly"]
     assert sure.responses == ["utter_transfer_done"]
     assert balance(service, connected) == 3_532_050
+
+
+async def test_an_unknown_outcome_is_not_reported_as_nothing_moved(connected, service, monkeypatch):
+    from banking import errors
+
+    _, op_id = await prepared(TRANSFER_OUT)
+
+    def unreachable(user, op):
+        raise errors.OutcomeUnknown("the database did not answer")
+
+    monkeypatch.setattr(service, "confirm", unreachable)
+    outcome = await run(ActionConfirmPending(), make_tracker("yes", "affirm", slots={"pending_op_id": op_id}))
+
+    assert outcome.responses == ["utter_outcome_unknown"]
+    assert "Nothing was moved" not in outcome.text and "check your balance" in outcome.text

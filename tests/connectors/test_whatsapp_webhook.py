@@ -25,7 +25,7 @@ from whatsapp_fakes import (
     text_webhook,
 )
 
-from banking.identity import user_key
+from banking.identity import keyed_hash, user_key
 from connectors.whatsapp import (
     SOMETHING_WENT_WRONG,
     VOICE_NOT_SUPPORTED,
@@ -294,7 +294,9 @@ async def test_seen_ids_are_kept_for_at_least_seven_days(server: WebhookServer, 
     assert ttl[0]["expireAfterSeconds"] >= DEDUP_RETENTION.total_seconds() >= 7 * 24 * 3600
     (seen,) = database[INBOUND_COLLECTION].find({})
     assert seen["user"] == user_key(ADA, SALT)  # the user only as a hash
-    assert ADA not in json.dumps(seen, default=str).replace(seen["_id"], "")
+    message_id = load_payload("text")["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    assert seen["_id"] == keyed_hash(message_id, SALT)  # and the message id, which encodes the number
+    assert ADA not in json.dumps(seen, default=str) and "wamid" not in json.dumps(seen, default=str)
 
 
 # -- ordering ---------------------------------------------------------------------------
@@ -398,12 +400,13 @@ async def test_status_updates_are_recorded_and_not_treated_as_messages(
     assert set(records) == {"delivered", "failed"}  # the repeated delivery is stored once
     failed = records["failed"]
     assert failed["error_code"] == 131047 and failed["error_title"] == "Re-engagement message"
-    assert failed["message_id"].startswith("wamid.")
+    sent_id = load_payload("statuses_failed_131047")["entry"][0]["changes"][0]["value"]["statuses"][0]["id"]
+    assert failed["message_id"] == keyed_hash(sent_id, SALT)  # Meta's id encodes the number: kept hashed
     assert failed["at"].timestamp() == 1732959300
     assert records["delivered"]["error_code"] is None
     for record in records.values():
         assert record["recipient"] == user_key(ADA, SALT)
-        assert ADA not in json.dumps(record, default=str).replace(record["message_id"], "")
+        assert ADA not in json.dumps(record, default=str) and "wamid" not in json.dumps(record, default=str)
     assert "re-engagement" in caplog.text.lower()
 
 
