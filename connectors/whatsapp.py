@@ -41,6 +41,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from assistant_llm.transcriber import heard_message
 from banking.config import DEVELOPMENT_SALT, ConfigError
 from banking.crypto import require_production_secrets
 from banking.identity import user_key
@@ -213,10 +214,12 @@ def _setting(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Transcript:
-    """What a voice note said."""
+    """What a voice note said; ``low_confidence`` makes the reply say what was heard."""
 
     text: str
     language: str | None = None
+    confidence: float | None = None
+    low_confidence: bool = False
 
 
 @runtime_checkable
@@ -549,7 +552,12 @@ class WhatsAppInput(InputChannel):
         if not text:
             await output.send_text_message(message.sender, VOICE_NOT_SUPPORTED)
             return
-        await self._hand_to_rasa(message, text, output, on_new_message, transcribed=True)
+        low_confidence = bool(getattr(transcript, "low_confidence", False))
+        if low_confidence:
+            await output.send_text_message(message.sender, heard_message(text, getattr(transcript, "language", None)))
+        await self._hand_to_rasa(
+            message, text, output, on_new_message, transcribed=True, low_confidence=low_confidence
+        )
 
     async def _hand_to_rasa(
         self,
@@ -559,6 +567,7 @@ class WhatsAppInput(InputChannel):
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         *,
         transcribed: bool = False,
+        low_confidence: bool = False,
     ) -> None:
         metadata = {
             "whatsapp": {
@@ -567,6 +576,7 @@ class WhatsAppInput(InputChannel):
                 "timestamp": message.timestamp,
                 "reply_to": message.reply_to,
                 "transcribed": transcribed,
+                "low_confidence": low_confidence,
             }
         }
         user_message = UserMessage(

@@ -589,3 +589,23 @@ async def test_absurdly_nested_json_is_a_400_not_a_crash(server: WebhookServer, 
     assert (await server.post(load_payload("text")))[0] == 200
     await server.settle()
     assert agent.texts == ["What's my balance?"]
+
+
+class UnsureTranscriber:
+    async def transcribe(self, audio: bytes, mime_type: str) -> Transcript | None:
+        return Transcript("send five tousand to mum", language="english", confidence=0.41, low_confidence=True)
+
+
+async def test_an_unsure_transcript_tells_the_customer_what_was_heard_first(
+    make_channel: Any, serve: Any, agent: RecordingAgent, graph: FakeGraphApi
+) -> None:
+    graph.add_media("1530942791204915", OGG, "audio/ogg; codecs=opus")
+    server = await serve(make_channel(transcriber=UnsureTranscriber()))
+    await server.post(load_payload("audio_voice"))
+    await server.settle()
+
+    (message,) = agent.messages
+    assert message.metadata["whatsapp"]["low_confidence"] is True
+    heard, reply = graph.delivered_texts()
+    assert "send five tousand to mum" in heard and "type" in heard  # what was heard, and how to correct it
+    assert reply == "You said: send five tousand to mum"
