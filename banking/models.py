@@ -137,3 +137,14 @@ class Receipt:
             fields["executed_at"] = (executed_at.replace(tzinfo=timezone.utc) if executed_at.tzinfo is None
                                      else executed_at.astimezone(timezone.utc))
         return cls(**fields)
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What a customer agreed to share with a bank link, when, and when they took it back."""
+
+    bank: str
+    provider: str
+    scopes: tuple[str, ...]
+    granted_at: datetime
+    revoked_at: datetime | None

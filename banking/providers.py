@@ -28,6 +28,9 @@ class BankProvider(Protocol):
     def connect(self, user: str, bank: str) -> list[AccountSeed]:
         """Open the link and report the customer's accounts."""
 
+    def access_token(self, user: str, bank: str) -> str:
+        """The provider's credential for this link (stored encrypted, deleted on disconnect)."""
+
     def seed_transactions(self, user: str, bank: str, now: datetime) -> list[dict[str, Any]]:
         """Past transactions to import at link time, as `transactions` documents ending at ``now``."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -71,6 +72,11 @@ class SandboxProvider:
     """BankProvider with invented but realistic Nigerian data and no network calls."""
 
     name = "sandbox"
+
+    def access_token(self, user: str, bank: str) -> str:
+        """A fresh opaque token per link, as Mono or Plaid would issue."""
+        _require_bank(bank)
+        return "sbx_live_" + secrets.token_urlsafe(24)
 
     def connect(self, user: str, bank: str) -> list[AccountSeed]:
         """Two accounts per customer, with fixed opening balances."""

@@ -61,6 +61,7 @@ from banking.errors import (
 from banking.models import (
     ACCOUNT_ORDER,
     Account,
+    Consent,
     LimitStatus,
     PendingOperation,
     Profile,
@@ -80,6 +81,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 MONEY_KINDS = frozenset({"transfer", "bill", "airtime"})
+# What a customer agrees to share when linking a bank (recorded per link in `consents`).
+CONSENT_SCOPES = ("accounts", "balances", "transactions", "payments")
 MAX_DAILY_LIMIT_KOBO = 5_000_000 * 100  # ₦5,000,000
 AIRTIME_MIN_KOBO = 50 * 100
 AIRTIME_MAX_KOBO = 50_000 * 100
@@ -179,8 +182,19 @@ class BankingService:
             self._db["profiles"].insert_one(document)
         except DuplicateKeyError:
             return self.profile(user)  # a concurrent connect won; same accounts either way
+        token = self._call_provider(lambda: self._provider.access_token(user, canonical))
+        self._record_link(user, canonical, token, now)
         self._audit(user, "connect", "executed")
         return _profile_from_doc(document)
+
+    @_guard_storage
+    def consents(self, user: str) -> list[Consent]:
+        """Every consent this customer gave, newest first, with when it was revoked."""
+        records = self._db["consents"].find({"user": user}, sort=[("granted_at", -1)])
+        return [Consent(bank=r["bank"], provider=r["provider"], scopes=tuple(r["scopes"]),
+                        granted_at=_aware(r["granted_at"]),
+                        revoked_at=_aware(r["revoked_at"]) if r.get("revoked_at") else None)
+                for r in records]
 
     @_guard_storage
     def disconnect_bank(self, user: str) -> None:
@@ -697,9 +711,25 @@ class BankingService:
     def _receipt_from_ledger(self, user: str, op_id: str) -> Receipt | None:
         return _ledger_receipt(self._db["profiles"].find_one({"_id": user}, {"ledger": 1}), op_id)
 
+    def _record_link(self, user: str, bank: str, token: str, now: datetime) -> None:
+        """The provider token, sealed to this customer, and what the customer agreed to share."""
+        sealed = self._keyring.encrypt_text(token, field_context("connections", user, "token"))
+        self._db["connections"].replace_one(
+            {"_id": user},
+            {"_id": user, "provider": self._provider.name, "bank": bank, "token": sealed, "created_at": now},
+            upsert=True,
+        )
+        self._db["consents"].insert_one({
+            "user": user, "bank": bank, "provider": self._provider.name, "scopes": list(CONSENT_SCOPES),
+            "granted_at": now, "revoked_at": None,
+        })
+
     def _remove_link(self, user: str, keep_op: str | None = None) -> None:
-        """Delete the profile first (so the user reads as disconnected), then what hung off it."""
+        """Delete the profile first (so the user reads as disconnected), then what hung off it:
+        the provider token is deleted and the consent marked revoked (the record is kept)."""
         self._db["profiles"].delete_one({"_id": user})
+        self._db["connections"].delete_one({"_id": user})
+        self._db["consents"].update_many({"user": user, "revoked_at": None}, {"$set": {"revoked_at": self._now()}})
         self._db["transactions"].delete_many({"user": user})
         self._db["operations"].update_many(
             {"user": user, "status": "pending", "_id": {"$ne": keep_op}},
