@@ -50,7 +50,7 @@ _HEARD = {
 
 @dataclass(frozen=True)
 class Transcript:
-    """What a voice note said; field-compatible with ``connectors.whatsapp.Transcript``."""
+    """What a voice note said (the channel's type too); ``low_confidence`` makes the reply say what was heard."""
 
     text: str
     language: str | None = None

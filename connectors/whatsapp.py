@@ -41,7 +41,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from assistant_llm.transcriber import heard_message
+from assistant_llm.transcriber import Transcript, heard_message
 from banking.config import DEVELOPMENT_SALT, ConfigError
 from banking.crypto import require_production_secrets
 from banking.identity import user_key
@@ -210,16 +210,6 @@ def _setting(value: Any) -> str | None:
         return None
     text = str(value).strip() if isinstance(value, (str, int)) else ""
     return text or None
-
-
-@dataclass(frozen=True)
-class Transcript:
-    """What a voice note said; ``low_confidence`` makes the reply say what was heard."""
-
-    text: str
-    language: str | None = None
-    confidence: float | None = None
-    low_confidence: bool = False
 
 
 @runtime_checkable
