@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from conftest import DOMAIN, entity, make_tracker, run
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.accounts import (
@@ -14,6 +13,7 @@ from actions.accounts import (
 from actions.payments import ActionConfirmPending, ActionPrepareTransfer
 from actions.support import ActionConnectBank, ActionHumanHandoff, ValidatePredefinedSlots
 from banking.money import format_naira
+from tests.shared_fakes import DOMAIN, entity, make_tracker, run
 
 
 async def test_balances_of_both_accounts_with_masked_numbers(connected):

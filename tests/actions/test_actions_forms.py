@@ -3,7 +3,6 @@ a money form before its first question."""
 
 from __future__ import annotations
 
-from conftest import DOMAIN, entity, make_tracker, run
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.forms import (
@@ -13,6 +12,7 @@ from actions.forms import (
     ValidateTransferForm,
 )
 from actions.runtime import customer
+from tests.shared_fakes import DOMAIN, entity, make_tracker, run
 
 
 def sent(dispatcher: CollectingDispatcher) -> list[str]:

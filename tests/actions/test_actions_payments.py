@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import DOMAIN, entity, make_tracker, run
-
 from actions.payments import (
     ActionCancelFlow,
     ActionCancelPending,
@@ -19,6 +17,7 @@ from actions.payments import (
     ActionPrepareUnfreeze,
     ActionSetLimit,
 )
+from tests.shared_fakes import DOMAIN, entity, make_tracker, run
 
 TRANSFER_OUT = {"amount": "10000", "source_account": "checking", "destination_account": "0123456789", "bank": "GTBank"}
 TO_SAVINGS = {"amount": "5000", "source_account": "checking", "destination_account": "savings"}

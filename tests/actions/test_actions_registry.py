@@ -3,8 +3,9 @@ rasa-sdk from the `actions` package, and nothing else is."""
 
 from __future__ import annotations
 
-from conftest import DOMAIN
 from rasa_sdk.executor import ActionExecutor
+
+from tests.shared_fakes import DOMAIN
 
 
 def test_every_domain_action_is_served_by_the_action_server():

@@ -1,4 +1,5 @@
-"""Fixtures for the banking core: an in-memory database and a clock the test controls."""
+"""Fixtures for the banking core: a service on the shared in-memory database and clock
+(tests/shared_fakes.py), and a customer with a bank linked."""
 
 from __future__ import annotations
 
@@ -6,24 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from banking_fakes import Clock
 
 from banking.config import Settings
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from banking.store import ensure_indexes, in_memory_database
+from tests import shared_fakes
+from tests.shared_fakes import Clock
 
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def db() -> Any:
-    database = in_memory_database()
-    ensure_indexes(database)
-    return database
+clock, db = shared_fakes.clock, shared_fakes.db  # the shared fixtures, offered to the banking tests
 
 
 @pytest.fixture

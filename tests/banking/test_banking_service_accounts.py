@@ -7,7 +7,6 @@ from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
-from banking_fakes import START, Clock
 from pymongo.errors import ServerSelectionTimeoutError
 
 from banking.config import Settings
@@ -22,6 +21,7 @@ from banking.errors import (
 )
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
+from tests.shared_fakes import START, Clock
 
 STRANGER = "f0" * 32
 

@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from banking_fakes import START, Clock
 
 from banking.config import Settings
 from banking.crypto import is_sealed
@@ -33,6 +32,7 @@ from banking.errors import (
 )
 from banking.models import Receipt
 from banking.service import BankingService
+from tests.shared_fakes import START, Clock
 
 CHECKING, SAVINGS = 4_532_050, 12_545_000
 PAYEE = "0123456789"

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from llm_support import OTHER_SENDER, SENDER, Clock, Ticker, llm_config, make_assistant
+from llm_support import OTHER_SENDER, SENDER, Ticker, llm_config, make_assistant
 
 from actions import runtime
 from assistant_llm import runtime as llm_runtime
@@ -18,9 +18,12 @@ from banking.config import Settings
 from banking.identity import user_key
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from banking.store import ensure_indexes, in_memory_database
+from tests import shared_fakes
+from tests.shared_fakes import Clock
 
 SALT = "llm-tests"
+
+clock, db = shared_fakes.clock, shared_fakes.db  # the shared fixtures, offered to the LLM tests
 
 
 @pytest.fixture
@@ -60,14 +63,7 @@ def offline() -> Iterator[Assistant]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def service(clock: Clock) -> Iterator[BankingService]:
-    db = in_memory_database()
-    ensure_indexes(db)
+def service(db: Any, clock: Clock) -> Iterator[BankingService]:
     banking = BankingService(db, SandboxProvider(), Settings(user_id_salt=SALT), clock=clock)
     runtime.use_service(banking)
     yield banking

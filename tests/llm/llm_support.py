@@ -1,16 +1,12 @@
-"""Helpers for the LLM tests: the domain, a banking service on an in-memory database,
-trackers and a way to run an action as rasa-sdk does, and an assistant wired to the fake Groq."""
+"""Helpers for the LLM tests: the model names, the fake Groq's settings, an assistant wired to
+it, a monotonic clock for its budgets and cache, and a way to run an action that keeps only the
+text it wrote. The clock, database, domain and trackers are shared: tests/shared_fakes.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-import yaml
 from rasa_sdk import Action, Tracker
-from rasa_sdk.executor import CollectingDispatcher
 
 from assistant_llm.budget import Limits, RequestBudget
 from assistant_llm.client import GroqChat
@@ -19,23 +15,12 @@ from assistant_llm.fake_groq import API_KEY
 from assistant_llm.fallback import FallbackRouter
 from assistant_llm.insights import InsightEngine
 from assistant_llm.runtime import Assistant
+from tests import shared_fakes
+from tests.shared_fakes import SENDER as SENDER  # re-exported: scripts/llm_report.py takes it from here
+from tests.shared_fakes import Outcome, written_text
 
-ROOT = Path(__file__).resolve().parents[2]
-DOMAIN: dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text())
-SENDER = "2348031234567"  # a WhatsApp sender id is the customer's phone number
 OTHER_SENDER = "2348099999999"
 MAIN, FAST = "openai/gpt-oss-120b", "openai/gpt-oss-20b"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 3, 15, 9, 30, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class Ticker:
@@ -70,52 +55,9 @@ def make_assistant(config: LLMConfig, ticker: Ticker | None = None) -> Assistant
                      fallback=FallbackRouter(chat))
 
 
-def make_tracker(
-    text: str = "",
-    intent: str | None = None,
-    entities: list[dict[str, Any]] | None = None,
-    slots: dict[str, Any] | None = None,
-    active_loop: str | None = None,
-    sender: str = SENDER,
-) -> Tracker:
-    all_slots = {name: None for name in DOMAIN["slots"]}
-    all_slots.update({"language": "english", "handoff_requested": False})
-    all_slots.update(slots or {})
-    return Tracker(
-        sender_id=sender,
-        slots=all_slots,
-        latest_message={
-            "text": text,
-            "intent": {"name": intent, "confidence": 0.4 if intent == "nlu_fallback" else 1.0} if intent else {},
-            "entities": entities or [],
-        },
-        events=[],
-        paused=False,
-        followup_action=None,
-        active_loop={"name": active_loop} if active_loop else {},
-        latest_action_name="action_listen",
-    )
-
-
-@dataclass
-class Outcome:
-    events: list[dict[str, Any]]
-    messages: list[dict[str, Any]]
-    texts: list[str] = field(default_factory=list)
-
-    @property
-    def responses(self) -> list[str | None]:
-        return [m.get("response") for m in self.messages]
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.texts)
-
-
 async def run(action: Action, tracker: Tracker) -> Outcome:
-    dispatcher = CollectingDispatcher()
-    events = [dict(e) for e in await action.run(dispatcher, tracker, DOMAIN)]
-    return Outcome(events, dispatcher.messages, [m.get("text") or "" for m in dispatcher.messages])
+    """Run an action; `texts` keeps only what it wrote itself (a response from domain.yml is not rendered)."""
+    return await shared_fakes.run(action, tracker, written_text)
 
 
 def tool_messages(request: dict[str, Any]) -> list[dict[str, Any]]:

@@ -6,10 +6,11 @@ import os
 import re
 import struct
 
-from llm_support import make_tracker, run
+from llm_support import run
 
 from actions.accounts import ActionSpendingSummary
 from assistant_llm.charts import ChartStore, render_category_chart
+from tests.shared_fakes import make_tracker
 
 ROWS = [("transport", 14_245_050), ("savings", 7_800_000), ("food", 6_395_150), ("bills", 6_300_000),
         ("transfers", 3_850_000), ("shopping", 1_685_000), ("airtime", 850_000), ("entertainment", 700_000)]

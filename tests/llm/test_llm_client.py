@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from llm_support import FAST, MAIN, ROOT, Ticker, llm_config, make_assistant
+from llm_support import FAST, MAIN, Ticker, llm_config, make_assistant
 
 from assistant_llm.budget import Limits, RequestBudget
 from assistant_llm.cache import TTLCache, cache_key, normalise_question
@@ -16,6 +16,7 @@ from assistant_llm.config import LLMConfig
 from assistant_llm.errors import BudgetExceeded, LLMUnavailable, RateLimited
 from assistant_llm.fake_groq import answer, error, malformed, rate_limited, tool_calls
 from banking.errors import ConfigError
+from tests.shared_fakes import ROOT
 
 USER = "c0ffee" * 10
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]

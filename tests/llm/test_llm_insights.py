@@ -8,7 +8,7 @@ import re
 from datetime import date
 
 import pytest
-from llm_support import FAST, MAIN, SENDER, llm_config, make_assistant, make_tracker, run, tool_messages
+from llm_support import FAST, MAIN, SENDER, llm_config, make_assistant, run, tool_messages
 
 from actions.accounts import ActionSpendingSummary
 from assistant_llm.errors import ForbiddenTool, InvalidOutput, LLMUnavailable
@@ -16,6 +16,7 @@ from assistant_llm.fake_groq import answer, error, malformed, rate_limited, tool
 from assistant_llm.insights import Ungrounded, data_fingerprint, is_open_question, wants_breakdown
 from assistant_llm.tools import READ_ONLY_TOOLS, TOOL_SPECS
 from banking.money import format_naira, kobo_to_naira_str
+from tests.shared_fakes import make_tracker
 
 TODAY = date(2025, 3, 15)
 QUESTION = "How much did I spend on transport last month?"

@@ -1,0 +1,144 @@
+"""Test doubles shared by the banking, action and LLM tests: a clock the test moves by hand,
+an in-memory database, the domain, trackers, and a way to run an action as rasa-sdk does.
+
+tests/ is not a package; pytest puts the repository root on sys.path (`pythonpath` in
+pyproject.toml), so this is imported as `tests.shared_fakes`. A conftest offers the
+fixtures to its directory by naming them: `clock, db = shared_fakes.clock, shared_fakes.db`.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from banking.store import ensure_indexes, in_memory_database
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN: dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text())
+SENDER = "2348031234567"  # a WhatsApp sender id is the customer's phone number
+
+# Saturday 15 March 2025, 10:30 in Lagos.
+START = datetime(2025, 3, 15, 9, 30, tzinfo=timezone.utc)
+
+
+class Clock:
+    """A clock that only moves when a test says so: call it for the time, `advance` it or set `now`."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db() -> Any:
+    """A fresh in-memory banking database with the production indexes."""
+    database = in_memory_database()
+    ensure_indexes(database)
+    return database
+
+
+def make_tracker(
+    text: str = "",
+    intent: str | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    slots: dict[str, Any] | None = None,
+    active_loop: str | None = None,
+    sender: str = SENDER,
+    events: list[dict[str, Any]] | None = None,
+) -> Tracker:
+    """A tracker as the action server receives it; `nlu_fallback` comes with a low confidence."""
+    all_slots = {name: None for name in DOMAIN["slots"]}
+    all_slots.update({"language": "english", "handoff_requested": False})
+    all_slots.update(slots or {})
+    return Tracker(
+        sender_id=sender,
+        slots=all_slots,
+        latest_message={
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.4 if intent == "nlu_fallback" else 1.0} if intent else {},
+            "entities": entities or [],
+        },
+        events=events or [],
+        paused=False,
+        followup_action=None,
+        active_loop={"name": active_loop} if active_loop else {},
+        latest_action_name="action_listen",
+    )
+
+
+def entity(name: str, value: str, text: str = "", surface: str | None = None) -> dict[str, Any]:
+    """An entity as the NLU pipeline hands it over (with offsets when `text` holds it)."""
+    found: dict[str, Any] = {"entity": name, "value": value}
+    if text and (surface or value) in text:
+        start = text.index(surface or value)
+        found.update(start=start, end=start + len(surface or value))
+    return found
+
+
+@dataclass
+class Outcome:
+    events: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    texts: list[str] = field(default_factory=list)
+
+    @property
+    def responses(self) -> list[str | None]:
+        return [m.get("response") for m in self.messages]
+
+    def slot(self, name: str) -> Any:
+        values = [e["value"] for e in self.events if e.get("event") == "slot" and e.get("name") == name]
+        assert values, f"no SlotSet for {name!r} in {self.events}"
+        return values[-1]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.texts)
+
+
+def render(message: dict[str, Any], slots: dict[str, Any]) -> str:
+    """The English text the customer would read, failing on any unfilled placeholder."""
+    name = message.get("response")
+    if not name:
+        return message.get("text") or ""
+    assert name in DOMAIN["responses"], f"{name} is not a response in domain.yml"
+    variants = DOMAIN["responses"][name]
+    english = next(v for v in variants if "condition" not in v)
+    values = {**{k: v for k, v in slots.items() if v is not None}, **message}
+    placeholders = {f for _, f, _, _ in string.Formatter().parse(english["text"]) if f}
+    missing = placeholders - values.keys()
+    assert not missing, f"{name} is missing {sorted(missing)}"
+    return re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), english["text"])
+
+
+def written_text(message: dict[str, Any], slots: dict[str, Any]) -> str:
+    """Only the text the action wrote itself; a response from domain.yml counts as ""."""
+    return message.get("text") or ""
+
+
+async def run(
+    action: Action, tracker: Tracker, text_of: Callable[[dict[str, Any], dict[str, Any]], str] = render
+) -> Outcome:
+    """Run `action` as rasa-sdk does; `Outcome.texts` holds each message as `text_of` reads it."""
+    dispatcher = CollectingDispatcher()
+    events = [dict(e) for e in await action.run(dispatcher, tracker, DOMAIN)]
+    return Outcome(events, dispatcher.messages, [text_of(m, tracker.slots) for m in dispatcher.messages])
