@@ -3,13 +3,18 @@
 rasa-sdk cannot serve files, so the action writes the PNG into a directory the
 WhatsApp channel (the Rasa server, on the same machine) can read, under a random
 unguessable name, and hands Rasa an image URL under ``CHART_BASE_URL``. The
-channel then either serves that directory at the URL's path, or (better, since
-Meta must otherwise fetch from us) uploads the file to the Graph API media
-endpoint and sends it by media id. Files older than an hour are deleted.
+channel (``connectors.whatsapp_charts``) recognises such a URL, reads the file,
+uploads it to the Graph API media endpoint and sends the image by media id, so
+Meta never has to fetch from us. Only if that upload fails does it send the URL
+itself, which the channel answers at ``/webhooks/whatsapp/charts/<name>``; any
+other image URL is sent by link as it is. Files older than an hour are deleted.
 
-    CHART_DIR       where PNGs are written (default: <tmp>/whatsapp-banking-charts)
-    CHART_BASE_URL  the URL prefix the channel answers for that directory; unset: no charts
+    CHART_DIR       where PNGs are written and read (default: <tmp>/whatsapp-banking-charts)
+    CHART_BASE_URL  the public URL of the channel's chart route, e.g.
+                    https://bot.example.ng/webhooks/whatsapp/charts; unset: no charts
 
+``scripts/serve.sh`` sets both for the action server and ``rasa run`` alike (the
+URL on localhost, which Meta cannot reach: in production set it to the public one).
 The PNG carries category names and naira amounts only: no names, no account numbers.
 """
 

@@ -11,6 +11,9 @@ once, and handled in the background: deduplicated by message id in MongoDB,
 one user's messages in arrival order, different users side by side. A user who
 sends faster than RATE_LIMIT_MESSAGES per RATE_LIMIT_WINDOW_SECONDS is told once
 to slow down and the excess is dropped (see connectors.whatsapp_ratelimit).
+A spending chart the action server wrote under CHART_DIR is uploaded to Meta and
+sent by media id; if the upload fails it goes by its CHART_BASE_URL link, which
+``/webhooks/whatsapp/charts/<name>`` serves (see connectors.whatsapp_charts).
 With ENVIRONMENT=production the channel refuses to start on missing or default
 secrets (banking.crypto.require_production_secrets).
 
@@ -41,10 +44,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from assistant_llm.charts import ChartStore
 from assistant_llm.transcriber import Transcript, heard_message
 from banking.config import DEVELOPMENT_SALT, ConfigError
 from banking.crypto import require_production_secrets
 from banking.identity import user_key
+from connectors.whatsapp_charts import CHART_MIME_TYPE, UPLOAD_FILENAME, chart_name, read_chart
 from connectors.whatsapp_graph import (
     DEFAULT_TIMEOUT,
     REENGAGEMENT_REQUIRED,
@@ -150,6 +155,7 @@ class WhatsAppConfig:
     mongodb_uri: str | None = field(default=None, repr=False)
     user_id_salt: str = field(default=DEVELOPMENT_SALT, repr=False)
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    charts: ChartStore = field(default_factory=lambda: ChartStore.from_env({}))
 
     @property
     def uses_development_salt(self) -> bool:
@@ -157,7 +163,7 @@ class WhatsAppConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> WhatsAppConfig:
-        """WHATSAPP_*, MONGODB_URI, USER_ID_SALT and RATE_LIMIT_*; empty values count as unset."""
+        """WHATSAPP_*, MONGODB_URI, USER_ID_SALT, RATE_LIMIT_* and CHART_*; empty values count as unset."""
         return cls.from_credentials(None, environ)
 
     @classmethod
@@ -202,6 +208,7 @@ class WhatsAppConfig:
             mongodb_uri=_setting(environ.get("MONGODB_URI")),
             user_id_salt=_setting(environ.get("USER_ID_SALT")) or DEVELOPMENT_SALT,
             rate_limit=RateLimitConfig.from_env(environ),
+            charts=ChartStore.from_env(environ),
         )
 
 
@@ -270,9 +277,15 @@ class WhatsAppOutput(OutputChannel):
     def name(cls) -> str:
         return "whatsapp"
 
-    def __init__(self, client: GraphApiClient, describe: Callable[[str], str] = lambda _: "a user") -> None:
+    def __init__(
+        self,
+        client: GraphApiClient,
+        describe: Callable[[str], str] = lambda _: "a user",
+        charts: ChartStore | None = None,
+    ) -> None:
         self.client = client
         self._describe = describe
+        self._charts = charts
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """Rasa's order: text (with buttons or quick replies), then custom, image, attachment, elements."""
@@ -321,8 +334,35 @@ class WhatsAppOutput(OutputChannel):
         await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
-        if isinstance(image, str) and image.strip():
-            await self._send_all(recipient_id, [image_message(recipient_id, image.strip())], "image")
+        """One of our charts goes by media id (uploaded first); any other image, or a failed upload, by link."""
+        if not isinstance(image, str) or not image.strip():
+            return
+        url = image.strip()
+        message = await self._uploaded_chart(recipient_id, url)
+        await self._send_all(recipient_id, [message or image_message(recipient_id, url)], "image")
+
+    async def _uploaded_chart(self, recipient_id: str, url: str) -> dict[str, Any] | None:
+        """The image message for a chart uploaded to Meta; None when ``url`` is no chart of ours or it failed."""
+        if self._charts is None:
+            return None
+        name = chart_name(self._charts, url)
+        if name is None:
+            return None
+        who = self._describe(recipient_id)
+        png = await read_chart(self._charts, name)
+        if png is None:
+            logger.warning("A spending chart for %s is not on disk (pruned?); sending its link", who)
+            return None
+        try:
+            media_id = await self.client.upload_media(png, CHART_MIME_TYPE, UPLOAD_FILENAME)
+        except WhatsAppApiError:
+            logger.warning("A spending chart for %s could not be uploaded to WhatsApp; sending it by link", who)
+            return None
+        except Exception as exc:  # the link still works: an upload bug must not cost the customer the chart
+            logger.error("Uploading a spending chart for %s failed (%s); sending it by link", who,
+                         type(exc).__name__, exc_info=exc)
+            return None
+        return image_message(recipient_id, media_id=media_id)
 
     async def send_attachment(self, recipient_id: str, attachment: Any, **kwargs: Any) -> None:
         message = attachment_message(recipient_id, attachment)
@@ -401,7 +441,7 @@ class WhatsAppInput(InputChannel):
             return "an unknown user"
 
     def get_output_channel(self) -> WhatsAppOutput:
-        return WhatsAppOutput(self.client, self.describe_user)
+        return WhatsAppOutput(self.client, self.describe_user, self.config.charts)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("whatsapp_webhook", __name__)
@@ -418,6 +458,14 @@ class WhatsAppInput(InputChannel):
                 return response.text("Forbidden", status=403)
             logger.info("WhatsApp webhook verified by Meta")
             return response.text(challenge)
+
+        @webhook.route("/charts/<name:str>", methods=["GET"])
+        async def chart(_: Request, name: str) -> HTTPResponse:
+            """A spending chart, for Meta to fetch when its upload failed; only names the store makes."""
+            png = await read_chart(self.config.charts, name)
+            if png is None:
+                return response.text("Not found", status=404, headers={"Cache-Control": "no-store"})
+            return response.raw(png, content_type=CHART_MIME_TYPE, headers={"Cache-Control": "no-store"})
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

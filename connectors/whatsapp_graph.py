@@ -32,6 +32,10 @@ REENGAGEMENT_REQUIRED = 131047
 # Meta answers some throttling with HTTP 400 and one of these codes; they are a 429 in all but name.
 THROTTLING_CODES = frozenset({4, 80007, 130429, 131056})
 MEDIA_SIZE_LIMIT = 16 * 1024 * 1024  # WhatsApp's largest audio file
+# Upload limits from the Cloud API's supported media types: images 5 MB; anything else is
+# left to Meta to judge up to its largest (documents, 100 MB).
+UPLOAD_SIZE_LIMITS = {"image/jpeg": 5 * 1024 * 1024, "image/png": 5 * 1024 * 1024}
+UPLOAD_SIZE_LIMIT = 100 * 1024 * 1024
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5, sock_read=10)
 
 _PHONE_LIKE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
@@ -101,7 +105,7 @@ class Media:
 
 
 class GraphApiClient:
-    """Messages, read receipts and media downloads for one WhatsApp business number."""
+    """Messages, read receipts, media uploads and downloads for one WhatsApp business number."""
 
     def __init__(
         self,
@@ -124,6 +128,10 @@ class GraphApiClient:
     @property
     def messages_url(self) -> str:
         return f"{self._api_url}/{self._phone_number_id}/messages"
+
+    @property
+    def media_url(self) -> str:
+        return f"{self._api_url}/{self._phone_number_id}/media"
 
     def _client_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -164,6 +172,34 @@ class GraphApiClient:
         mime_type = info.get("mime_type") if isinstance(info.get("mime_type"), str) else "application/octet-stream"
         return Media(content=content, mime_type=mime_type)
 
+    async def upload_media(self, content: bytes, mime_type: str, filename: str) -> str:
+        """POST /{phone_number_id}/media (multipart/form-data); the media id to send by.
+
+        Meta takes images (JPEG, PNG) of at most 5 MB; a larger one is refused here, unsent.
+        """
+        limit = UPLOAD_SIZE_LIMITS.get(mime_type, UPLOAD_SIZE_LIMIT)
+        if len(content) > limit:
+            logger.error(
+                "WhatsApp media upload not tried: %d bytes of %s is over Meta's limit", len(content), mime_type
+            )
+            raise RequestRejected(f"{mime_type} of {len(content)} bytes is over the {limit}-byte limit")
+
+        def form() -> aiohttp.FormData:  # a FormData is spent once sent: one per attempt
+            data = aiohttp.FormData()
+            data.add_field("messaging_product", "whatsapp")
+            data.add_field("type", mime_type)
+            data.add_field("file", content, filename=filename, content_type=mime_type)
+            return data
+
+        answer = await self._request("POST", self.media_url, purpose="media upload", form=form)
+        media_id = answer.get("id") if isinstance(answer, Mapping) else None
+        if isinstance(media_id, int) and not isinstance(media_id, bool):
+            media_id = str(media_id)
+        if not isinstance(media_id, str) or not media_id.strip():
+            logger.error("WhatsApp media upload answered without a media id")
+            raise RequestRejected("media upload without an id")
+        return media_id.strip()
+
     async def _request(
         self,
         method: str,
@@ -171,9 +207,11 @@ class GraphApiClient:
         *,
         purpose: str,
         json: dict[str, Any] | None = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
         policy: RetryPolicy | None = None,
         expect_bytes: bool = False,
     ) -> Any:
+        """One Graph API call with retries; ``form`` builds a fresh multipart body for each attempt."""
         policy = policy or self.retry
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -189,7 +227,10 @@ class GraphApiClient:
                     connect=self._timeout.connect,
                     sock_read=self._timeout.sock_read,
                 )
-                async with self._client_session().request(method, url, json=json, timeout=timeout) as response:
+                data = form() if form is not None else None
+                async with self._client_session().request(
+                    method, url, json=json, data=data, timeout=timeout
+                ) as response:
                     if response.status < 400:
                         return await (self._read_bytes(response) if expect_bytes else _read_json(response))
                     error = _error_from_response(response.status, await _read_json(response))

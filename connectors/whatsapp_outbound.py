@@ -161,8 +161,13 @@ def list_of_choices(body: str, choices: list[Choice]) -> dict[str, Any]:
     }
 
 
-def image_message(to: str, url: str, caption: str | None = None) -> dict[str, Any]:
-    content: dict[str, Any] = {"link": url}
+def image_message(
+    to: str, url: str | None = None, caption: str | None = None, *, media_id: str | None = None
+) -> dict[str, Any]:
+    """An image by link (Meta fetches it) or by the id of an upload; exactly one of the two."""
+    if (url is None) == (media_id is None):
+        raise ValueError("an image message needs either a url or a media_id")
+    content: dict[str, Any] = {"link": url} if url is not None else {"id": media_id}
     if caption:
         content["caption"] = truncate(caption, INTERACTIVE_BODY_LIMIT)
     return envelope(to, "image", content)

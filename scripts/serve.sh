@@ -6,6 +6,13 @@ set -uo pipefail
 model=${1:-models/banking.tar.gz}
 rasa=.venv/bin/rasa
 
+# Spending charts: the action server writes PNGs to CHART_DIR and the channel (in
+# `rasa run`) reads them from there, uploads them to WhatsApp and, if that fails,
+# serves them at CHART_BASE_URL. Both processes must agree, so both are set here;
+# CHART_BASE_URL set but empty turns charts off.
+export CHART_DIR="${CHART_DIR:-${TMPDIR:-/tmp}/whatsapp-banking-charts}"
+export CHART_BASE_URL="${CHART_BASE_URL-http://localhost:${RASA_PORT:-5005}/webhooks/whatsapp/charts}"
+
 "$rasa" run actions --actions actions --port "${ACTION_SERVER_PORT:-5055}" &
 actions_pid=$!
 "$rasa" run --model "$model" --port "${RASA_PORT:-5005}" \
