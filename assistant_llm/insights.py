@@ -43,7 +43,8 @@ _OPEN_CUES = re.compile(
 )
 _BREAKDOWN_CUES = re.compile(
     r"\b(?:breakdown|break down|break it down|by category|per category|categories|category|chart|graph|pie|"
-    r"split|where (?:does|did|do|is) my money go|where my money (?:dey )?go|wetin i (?:dey )?spend (?:money )?on|"
+    r"split|where (?:does|did|do|is|has) (?:all )?my money (?:go|goes|going|gone|went)|"
+    r"where (?:all )?my money (?:dey )?(?:go|waka go|dey go)|wetin i (?:dey )?spend (?:money )?on|"
     r"what do i spend (?:money )?on|what did i spend (?:money )?on|spending summary|summary)\b",
     re.IGNORECASE,
 )

@@ -7,14 +7,16 @@
 - the action server: ``rasa run actions --actions actions --port P1``;
 - ``rasa run --model MODEL --port P2 --credentials credentials.yml --endpoints E``, where E
   is a copy of endpoints.yml with the action endpoint on P1 (the tracker store block is
-  kept), and the ``WHATSAPP_*`` variables point at the fake Meta.
+  kept), and the ``WHATSAPP_*`` variables point at the fake Meta; spending charts go
+  through ``<workdir>/charts`` and the channel's own route, as ``scripts/serve.sh`` sets them.
 
-Both servers run in their own process group with an in-memory database (``MONGODB_URI``
-and the other settings that would change the bank's behaviour are removed from their
-environment); their output goes to log files in a temporary directory, and a failed
-start raises with the tail of the log. Leaving the context manager (also on an error, or
-when the task is cancelled) stops both groups: SIGTERM, then SIGKILL after ``STOP_TIMEOUT``;
-should the interpreter exit without leaving it, an ``atexit`` hook SIGKILLs them.
+Both servers run in their own process group with an in-memory database (``MONGODB_URI``,
+the other settings that would change the bank's behaviour and ``GROQ_*`` are removed from
+their environment; a test passes Groq's in ``environment``); their output goes to log
+files in a temporary directory, and a failed start raises with the tail of the log.
+Leaving the context manager (also on an error, or when the task is cancelled) stops both
+groups: SIGTERM, then SIGKILL after ``STOP_TIMEOUT``; should the interpreter exit without
+leaving it, an ``atexit`` hook SIGKILLs them.
 
 A user talks to the bot with ``BotStack.send`` (what the chat page does: Meta's signed
 webhook POST with a fresh message id), ``BotStack.replay`` delivers an earlier webhook
@@ -76,6 +78,8 @@ _REMOVED_SETTINGS = (
     "CONVERSATION_RETENTION_DAYS",
     "RATE_LIMIT_MESSAGES",
     "RATE_LIMIT_WINDOW_SECONDS",
+    "CHART_DIR",
+    "CHART_BASE_URL",
 )
 
 
@@ -100,11 +104,12 @@ def server_environment(
     extra: Mapping[str, str] | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> dict[str, str]:
-    """This environment without the bank's and WhatsApp's settings, plus the sandbox's ``WHATSAPP_*`` and ``extra``."""
+    """This environment without the bank's, WhatsApp's and Groq's settings; then the sandbox's
+    ``WHATSAPP_*`` and ``extra``."""
     env = {
         key: value
         for key, value in environ.items()
-        if key not in _REMOVED_SETTINGS and not key.startswith(("WHATSAPP_", "SANDBOX_"))
+        if key not in _REMOVED_SETTINGS and not key.startswith(("WHATSAPP_", "SANDBOX_", "GROQ_"))
     }
     pythonpath = [str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env.update(
@@ -354,6 +359,55 @@ class BotStack:
         return status
 
 
+TURN_TIMEOUT = 60.0
+QUIET = 1.0  # a turn is over once its last expected message came and nothing followed for this long
+
+
+def types(calls: list[GraphCall]) -> list[str]:
+    return [call.type for call in calls]
+
+
+def has(kind: str, *fragments: str) -> Callable[[list[GraphCall]], bool]:
+    """A bot message of ``kind`` whose text holds every fragment has arrived."""
+    return lambda calls: any(c.type == kind and all(f in c.text for f in fragments) for c in calls)
+
+
+def text(body: str) -> dict[str, str]:
+    return {"type": "text", "text": body}
+
+
+def tap(kind: str, message: GraphCall, choice_id: str) -> dict[str, str]:
+    """A tap on a reply button (``button_reply``) or a list row (``list_reply``) of the bot's ``message``."""
+    choices = message.buttons if kind == "button_reply" else message.rows
+    assert choice_id in [i for i, _ in choices], f"{choice_id!r} is not offered: {describe([message])}"
+    return {"type": kind, "context_id": message.id, "id": choice_id}
+
+
+@dataclass
+class Chat:
+    """One user's conversation with the stack."""
+
+    stack: BotStack
+    user: str
+
+    async def say(
+        self, request: Mapping[str, Any], until: Callable[[list[GraphCall]], bool]
+    ) -> tuple[ChatMessage, list[GraphCall]]:
+        """Deliver one user message; the bot's messages of that turn once ``until`` holds and it went quiet."""
+        start = self.stack.outbox.mark()
+        message = await self.stack.send(self.user, request)
+        try:
+            calls = await self.stack.outbox.wait_for(start, until, timeout=TURN_TIMEOUT, quiet=QUIET)
+        except asyncio.TimeoutError as error:
+            self.stack.check_alive()
+            log = self.stack.rasa.tail()
+            raise AssertionError(f"after {dict(request)}: {error}\n--- rasa run log:\n{log}") from None
+        for call in calls:
+            assert call.wa_id == self.user and call.body["to"] == self.user, "a reply went to someone else"
+            assert call.body["messaging_product"] == "whatsapp"
+        return message, calls
+
+
 async def _wait_until_ready(stack_servers: list[Server], url: str, deadline: float) -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         while True:
@@ -405,7 +459,11 @@ async def bot_stack(
         servers: list[Server] = []
         outbox: Outbox | None = None
         try:
-            env = server_environment(running.config.bot_environment(), environment)
+            charts = {  # as scripts/serve.sh sets them: one directory, the channel's own route
+                "CHART_DIR": str(workdir / "charts"),
+                "CHART_BASE_URL": f"http://{HOST}:{rasa_port}/webhooks/whatsapp/charts",
+            }
+            env = server_environment(running.config.bot_environment(), {**charts, **(environment or {})})
             endpoints = write_endpoints(workdir, action_port)
             rasa = rasa_executable()
             actions = launch(

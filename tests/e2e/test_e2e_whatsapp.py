@@ -13,13 +13,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from e2e_stack import BotStack, GraphCall, bot_stack, describe
+from e2e_stack import QUIET, Chat, bot_stack, describe, has, tap, text, types
 
 from banking.sandbox import SandboxProvider
 from sandbox.fake_meta import ChatMessage
@@ -27,8 +25,6 @@ from sandbox.fake_meta import ChatMessage
 pytestmark = pytest.mark.e2e
 
 USER = "2348000000001"  # Ada Okafor, the sandbox's first simulated user
-TURN_TIMEOUT = 60.0
-QUIET = 1.0  # a turn is over once its last expected message came and nothing followed for this long
 LAGOS = ZoneInfo("Africa/Lagos")
 DUPLICATE_LOG = "Duplicate WhatsApp message"
 
@@ -36,43 +32,6 @@ MENU = [("/check_balance", "Check balance"), ("/transfer_money", "Send money"), 
 GTBANK = '/inform{"bank":"GTBank"}'
 CHECKING = '/inform{"account_type":"checking"}'
 YES = "/affirm"
-
-
-def types(calls: list[GraphCall]) -> list[str]:
-    return [call.type for call in calls]
-
-
-def has(kind: str, *fragments: str) -> Callable[[list[GraphCall]], bool]:
-    """A bot message of ``kind`` whose text holds every fragment has arrived."""
-    return lambda calls: any(c.type == kind and all(f in c.text for f in fragments) for c in calls)
-
-
-async def say(stack: BotStack, request: Mapping[str, Any], until: Callable[[list[GraphCall]], bool]) -> tuple[
-    ChatMessage, list[GraphCall]
-]:
-    """Deliver one user message; the bot's messages of that turn once ``until`` holds and it went quiet."""
-    start = stack.outbox.mark()
-    message = await stack.send(USER, request)
-    try:
-        calls = await stack.outbox.wait_for(start, until, timeout=TURN_TIMEOUT, quiet=QUIET)
-    except asyncio.TimeoutError as error:
-        stack.check_alive()
-        pytest.fail(f"after {dict(request)}: {error}\n--- rasa run log:\n{stack.rasa.tail()}")
-    for call in calls:
-        assert call.wa_id == USER and call.body["to"] == USER, "a reply went to someone else"
-        assert call.body["messaging_product"] == "whatsapp"
-    return message, calls
-
-
-def text(body: str) -> dict[str, str]:
-    return {"type": "text", "text": body}
-
-
-def tap(kind: str, message: GraphCall, choice_id: str) -> dict[str, str]:
-    """A tap on a reply button (``button_reply``) or a list row (``list_reply``) of the bot's ``message``."""
-    choices = message.buttons if kind == "button_reply" else message.rows
-    assert choice_id in [i for i, _ in choices], f"{choice_id!r} is not offered: {describe([message])}"
-    return {"type": kind, "context_id": message.id, "id": choice_id}
 
 
 def expiry_times(before: float, after: float, ttl_seconds: int = 300) -> set[str]:
@@ -89,17 +48,18 @@ def expiry_times(before: float, after: float, ttl_seconds: int = 300) -> set[str
 async def test_a_customer_connects_a_bank_and_sends_money_once_over_whatsapp() -> None:
     async with bot_stack() as stack:
         assert stack.sandbox.bot_webhook["state"] == "verified"  # Meta's GET handshake with the verify token
+        chat = Chat(stack, USER)
         user_messages: list[ChatMessage] = []
 
         # "hi": the greeting with the main menu as reply buttons.
-        sent, calls = await say(stack, text("hi"), has("button"))
+        sent, calls = await chat.say(text("hi"), has("button"))
         user_messages.append(sent)
         assert types(calls) == ["button"], describe(calls)
         assert "Hello" in calls[0].text and "assistant" in calls[0].text
         assert calls[0].buttons == MENU
 
         # "connect my bank": ten banks are more than 3 buttons, so a list.
-        sent, calls = await say(stack, text("connect my bank"), has("list"))
+        sent, calls = await chat.say(text("connect my bank"), has("list"))
         user_messages.append(sent)
         assert types(calls) == ["list"], describe(calls)
         banks = calls[0]
@@ -109,7 +69,7 @@ async def test_a_customer_connects_a_bank_and_sends_money_once_over_whatsapp() -
         assert len(banks.rows) == 10 and {"Access Bank", "Zenith Bank", "UBA"} <= {t for _, t in banks.rows}
 
         # GTBank chosen from the list: connected, with the sandbox bank's opening balances.
-        sent, calls = await say(stack, tap("list_reply", banks, GTBANK), has("button", "GTBank is connected"))
+        sent, calls = await chat.say(tap("list_reply", banks, GTBANK), has("button", "GTBank is connected"))
         user_messages.append(sent)
         assert types(calls) == ["button"], describe(calls)
         connected = calls[0].text
@@ -118,7 +78,7 @@ async def test_a_customer_connects_a_bank_and_sends_money_once_over_whatsapp() -
         assert calls[0].buttons == MENU
 
         # A transfer in one sentence: the receiving account's holder, then which account pays.
-        sent, calls = await say(stack, text("send 5k to 0123456789 gtbank"), has("button", "Which account"))
+        sent, calls = await chat.say(text("send 5k to 0123456789 gtbank"), has("button", "Which account"))
         user_messages.append(sent)
         assert types(calls) == ["text", "button"], describe(calls)
         holder_match = re.fullmatch(r"Account name: \*(.+)\* \(GTBank\)\.", calls[0].text)
@@ -130,7 +90,7 @@ async def test_a_customer_connects_a_bank_and_sends_money_once_over_whatsapp() -
 
         # Checking tapped: the confirmation names amount, source, holder and expiry, with Yes/No.
         before = time.time()
-        sent, calls = await say(stack, tap("button_reply", source_question, CHECKING), has("button", "confirm"))
+        sent, calls = await chat.say(tap("button_reply", source_question, CHECKING), has("button", "confirm"))
         after = time.time()
         user_messages.append(sent)
         assert types(calls) == ["button"], describe(calls)
@@ -142,7 +102,7 @@ async def test_a_customer_connects_a_bank_and_sends_money_once_over_whatsapp() -
         assert confirmation.buttons == [(YES, "Yes"), ("/deny", "No")]
 
         # Yes tapped: the money moves once, and the new Checking balance is shown.
-        yes, calls = await say(stack, tap("button_reply", confirmation, YES), has("text", "Sent!"))
+        yes, calls = await chat.say(tap("button_reply", confirmation, YES), has("text", "Sent!"))
         user_messages.append(yes)
         assert types(calls) == ["text"], describe(calls)
         done = calls[0].text
@@ -164,14 +124,14 @@ async def test_a_customer_connects_a_bank_and_sends_money_once_over_whatsapp() -
         assert len(stack.sandbox.read_receipts) == receipts  # not even marked read again
 
         # A new tap on Yes (a new message): "already done", and nothing moves.
-        again, calls = await say(stack, tap("button_reply", confirmation, YES), has("text", "already"))
+        again, calls = await chat.say(tap("button_reply", confirmation, YES), has("text", "already"))
         user_messages.append(again)
         assert types(calls) == ["text"], describe(calls)
         assert f"already completed (Ref: {reference.group(1)})" in calls[0].text, calls[0].text
         assert "Sent!" not in calls[0].text
 
         # The balance shows the one transfer.
-        sent, calls = await say(stack, text("what is my balance"), has("text", "balances"))
+        sent, calls = await chat.say(text("what is my balance"), has("text", "balances"))
         user_messages.append(sent)
         assert types(calls) == ["text"], describe(calls)
         assert re.search(r"Checking \(\*+\d{4}\): ₦40,320\.50", calls[0].text), calls[0].text

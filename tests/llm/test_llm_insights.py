@@ -179,6 +179,8 @@ def test_which_questions_go_to_the_model_and_which_get_a_chart():
     assert not is_open_question("my spending")
     assert wants_breakdown("show me a breakdown by category")
     assert wants_breakdown("where does my money go?") and wants_breakdown("/spending_insights")
+    assert wants_breakdown("Where is my money going?") and wants_breakdown("where has all my money gone")
+    assert wants_breakdown("where all my money dey waka go")
     assert not wants_breakdown("how much did I spend at uber")
 
 
