@@ -19,7 +19,7 @@ TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/
                    $(wildcard components/*.py) $(SPACY_MODEL)/meta.json
 
 .PHONY: run setup spacy browser train shell actions serve validate lint unit test-nlu test-core test \
-        test-e2e benchmark-webhook reliability audit-verify reencrypt clean
+        test-e2e benchmark-webhook reliability llm-report audit-verify reencrypt clean
 
 # The whole product on this machine: a stand-in for Meta (fake Graph API and a
 # WhatsApp-like chat page on http://localhost:8080) with throwaway secrets, and the
@@ -96,6 +96,11 @@ test: lint unit validate test-nlu test-core test-e2e
 # replayed YES, storage and Graph API faults, 10,000 fuzzed webhooks, secrets at rest.
 reliability: setup
 	$(BIN)/python scripts/reliability_report.py
+
+# The Groq guardrails' figures against the fake Groq: the injection corpus, invented
+# figures caught, and the grounding check's latency.
+llm-report: setup
+	$(BIN)/python scripts/llm_report.py
 
 audit-verify: setup
 	$(BIN)/python -m scripts.audit_verify
