@@ -7,28 +7,21 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from rasa.core.channels.channel import UserMessage
 from whatsapp_fakes import (
     ADA,
-    APP_SECRET,
     PHONE_NUMBER_ID,
-    SALT,
     TOKEN,
-    VERIFY_TOKEN,
-    VERSION,
     FakeGraphApi,
     RecordingAgent,
     WebhookServer,
-    bound_socket,
     graph_error,
     load_payload,
 )
@@ -47,93 +40,15 @@ FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, jitter
 SANDBOX_USER = "2348000000001"  # one of the sandbox's default simulated users
 
 
-@dataclass
-class Upload:
-    fields: dict[str, str]
-    filename: str | None
-    content_type: str | None
-    content: bytes
-    authorization: str | None
-    status: int = 0
-
-
-class MediaGraphApi(FakeGraphApi):
-    """The fake Graph API plus ``POST /{phone_number_id}/media``, as Meta takes uploads."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.uploads: list[Upload] = []
-        self._upload_script: deque[tuple[int, dict[str, Any]]] = deque()
-
-    async def start(self) -> MediaGraphApi:
-        app = web.Application()
-        app.router.add_post(f"/{VERSION}/{{phone_number_id}}/media", self._upload)
-        app.router.add_post(f"/{VERSION}/{{phone_number_id}}/messages", self._messages)
-        app.router.add_get(f"/{VERSION}/{{media_id}}", self._media_lookup)
-        app.router.add_get("/media/{media_id}", self._media_download)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        sock = bound_socket()
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        return self
-
-    def answer_next_upload(self, status: int, body: dict[str, Any]) -> None:
-        self._upload_script.append((status, body))
-
-    async def _upload(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        try:
-            file = form.get("file")
-            upload = Upload(
-                fields={key: value for key, value in form.items() if isinstance(value, str)},
-                filename=file.filename if isinstance(file, web.FileField) else None,
-                content_type=file.content_type if isinstance(file, web.FileField) else None,
-                content=file.file.read() if isinstance(file, web.FileField) else b"",
-                authorization=request.headers.get("Authorization"),
-            )
-        finally:
-            for value in form.values():  # aiohttp spools uploads to temporary files
-                if isinstance(value, web.FileField):
-                    value.file.close()
-        self.uploads.append(upload)
-        if upload.authorization != f"Bearer {TOKEN}":
-            status, body = 401, graph_error(190, "Invalid OAuth access token")
-        elif self._upload_script:
-            status, body = self._upload_script.popleft()
-        elif upload.fields.get("messaging_product") != "whatsapp" or not upload.content:
-            status, body = 400, graph_error(100, "Invalid parameter")
-        else:
-            media_id = str(4490709327384000 + len(self.uploads))
-            self.add_media(media_id, upload.content, upload.fields.get("type", "application/octet-stream"))
-            status, body = 200, {"id": media_id}
-        upload.status = status
-        return web.json_response(body, status=status)
-
-
-@pytest.fixture
-async def graph() -> AsyncIterator[MediaGraphApi]:
-    fake = await MediaGraphApi().start()
-    yield fake
-    await fake.stop()
-
-
 @pytest.fixture
 def charts(tmp_path: Path) -> ChartStore:
     return ChartStore(tmp_path / "charts", BASE_URL)
 
 
 @pytest.fixture
-def config(graph: MediaGraphApi, charts: ChartStore) -> WhatsAppConfig:
-    return WhatsAppConfig(
-        phone_number_id=PHONE_NUMBER_ID,
-        api_token=TOKEN,
-        verify_token=VERIFY_TOKEN,
-        app_secret=APP_SECRET,
-        api_url=graph.api_url,
-        user_id_salt=SALT,
-        charts=charts,
-    )
+def config(config: WhatsAppConfig, charts: ChartStore) -> WhatsAppConfig:
+    """The channel's usual test settings, with charts under ``BASE_URL``."""
+    return replace(config, charts=charts)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +80,7 @@ async def bot_says(server: WebhookServer, agent: RecordingAgent, response: dict[
 
 
 async def test_a_chart_is_uploaded_and_sent_by_media_id(
-    server: WebhookServer, agent: RecordingAgent, graph: MediaGraphApi, charts: ChartStore, chart_url: str
+    server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi, charts: ChartStore, chart_url: str
 ) -> None:
     await bot_says(server, agent, {"text": "Your spending this month", "image": chart_url})
 
@@ -184,7 +99,7 @@ async def test_a_chart_is_uploaded_and_sent_by_media_id(
 
 
 async def test_an_upload_retried_after_a_5xx_sends_the_whole_file_again(
-    server: WebhookServer, agent: RecordingAgent, graph: MediaGraphApi, png: bytes, chart_url: str
+    server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi, png: bytes, chart_url: str
 ) -> None:
     graph.answer_next_upload(503, graph_error(2, "Service temporarily unavailable"))
     await bot_says(server, agent, {"image": chart_url})
@@ -205,7 +120,7 @@ async def test_a_failed_upload_falls_back_to_the_link(
     answer: tuple[int, dict[str, Any]],
     server: WebhookServer,
     agent: RecordingAgent,
-    graph: MediaGraphApi,
+    graph: FakeGraphApi,
     chart_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -222,7 +137,7 @@ async def test_a_failed_upload_falls_back_to_the_link(
 
 
 async def test_graph_down_for_uploads_still_gets_the_link_out(
-    server: WebhookServer, agent: RecordingAgent, graph: MediaGraphApi, chart_url: str
+    server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi, chart_url: str
 ) -> None:
     attempts = server.channel.client.retry.max_attempts
     for _ in range(attempts):
@@ -245,7 +160,7 @@ async def test_graph_down_for_uploads_still_gets_the_link_out(
     ids=["other site", "other base", "traversal", "wrong length", "missing file"],
 )
 async def test_any_other_image_is_sent_by_link_without_an_upload(
-    url: str, server: WebhookServer, agent: RecordingAgent, graph: MediaGraphApi, chart_url: str
+    url: str, server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi, chart_url: str
 ) -> None:
     await bot_says(server, agent, {"image": url})
 
@@ -254,7 +169,7 @@ async def test_any_other_image_is_sent_by_link_without_an_upload(
 
 
 async def test_without_a_chart_base_url_images_go_by_link(
-    serve: Any, database: Any, agent: RecordingAgent, graph: MediaGraphApi, config: WhatsAppConfig, chart_url: str
+    serve: Any, database: Any, agent: RecordingAgent, graph: FakeGraphApi, config: WhatsAppConfig, chart_url: str
 ) -> None:
     unset = replace(config, charts=ChartStore(config.charts.directory, None))
     server = await serve(WhatsAppInput(unset, database=database, retry=FAST_RETRY))
@@ -264,7 +179,7 @@ async def test_without_a_chart_base_url_images_go_by_link(
     assert graph.delivered() == [image_message(ADA, chart_url)]
 
 
-async def test_an_image_over_5_mb_is_refused_before_any_request(graph: MediaGraphApi) -> None:
+async def test_an_image_over_5_mb_is_refused_before_any_request(graph: FakeGraphApi) -> None:
     client = GraphApiClient(graph.api_url, PHONE_NUMBER_ID, TOKEN, retry=FAST_RETRY)
     try:
         with pytest.raises(RequestRejected):

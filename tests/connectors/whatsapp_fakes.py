@@ -1,6 +1,7 @@
 """Local stand-ins for Meta and for Rasa, served over real HTTP on 127.0.0.1.
 
-``FakeGraphApi`` answers like the Graph API (messages, read receipts, media) and
+``FakeGraphApi`` answers like the Graph API (messages, read receipts, media uploads
+and downloads) and
 records every request; it can be told to fail, stall or refuse. ``WebhookServer``
 mounts the channel in a real Sanic app the way ``rasa run`` does
 (``rasa.core.channels.channel.register`` with ``app.ctx.agent``), with a
@@ -93,6 +94,16 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Upload:
+    fields: dict[str, str]
+    filename: str | None
+    content_type: str | None
+    content: bytes
+    authorization: str | None
+    status: int = 0
+
+
 def graph_error(code: int, message: str) -> dict[str, Any]:
     return {
         "error": {
@@ -111,6 +122,8 @@ class FakeGraphApi:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.media: dict[str, tuple[bytes, str]] = {}
+        self.uploads: list[Upload] = []
+        self._upload_script: deque[tuple[int, dict[str, Any]]] = deque()
         self._script: dict[str, deque[Scripted]] = {"message": deque(), "read": deque(), "lookup": deque()}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -128,6 +141,7 @@ class FakeGraphApi:
     async def start(self) -> FakeGraphApi:
         app = web.Application()
         app.router.add_post(f"/{VERSION}/{{phone_number_id}}/messages", self._messages)
+        app.router.add_post(f"/{VERSION}/{{phone_number_id}}/media", self._upload)
         app.router.add_get(f"/{VERSION}/{{media_id}}", self._media_lookup)
         app.router.add_get("/media/{media_id}", self._media_download)
         self._runner = web.AppRunner(app, access_log=None)
@@ -158,6 +172,9 @@ class FakeGraphApi:
 
     def add_media(self, media_id: str, content: bytes, mime_type: str) -> None:
         self.media[media_id] = (content, mime_type)
+
+    def answer_next_upload(self, status: int, body: dict[str, Any]) -> None:
+        self._upload_script.append((status, body))
 
     # -- what the tests read ---------------------------------------------------
 
@@ -246,6 +263,35 @@ class FakeGraphApi:
             "file_size": len(content),
             "id": media_id,
         })
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        try:
+            file = form.get("file")
+            upload = Upload(
+                fields={key: value for key, value in form.items() if isinstance(value, str)},
+                filename=file.filename if isinstance(file, web.FileField) else None,
+                content_type=file.content_type if isinstance(file, web.FileField) else None,
+                content=file.file.read() if isinstance(file, web.FileField) else b"",
+                authorization=request.headers.get("Authorization"),
+            )
+        finally:
+            for value in form.values():  # aiohttp spools uploads to temporary files
+                if isinstance(value, web.FileField):
+                    value.file.close()
+        self.uploads.append(upload)
+        if upload.authorization != f"Bearer {TOKEN}":
+            status, body = 401, graph_error(190, "Invalid OAuth access token")
+        elif self._upload_script:
+            status, body = self._upload_script.popleft()
+        elif upload.fields.get("messaging_product") != "whatsapp" or not upload.content:
+            status, body = 400, graph_error(100, "Invalid parameter")
+        else:
+            media_id = str(4490709327384000 + len(self.uploads))
+            self.add_media(media_id, upload.content, upload.fields.get("type", "application/octet-stream"))
+            status, body = 200, {"id": media_id}
+        upload.status = status
+        return web.json_response(body, status=status)
 
     async def _media_download(self, request: web.Request) -> web.Response:
         recorded = await self._record(request, None)
