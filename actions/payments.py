@@ -146,6 +146,16 @@ def is_explicit_yes(tracker: Tracker) -> bool:
     return intent.get("name") == "affirm" and float(intent.get("confidence") or 0) >= EXPLICIT_YES_CONFIDENCE
 
 
+def is_unsure_voice_note(tracker: Tracker) -> bool:
+    """Whether the latest message is a voice note the transcriber was unsure of (the WhatsApp
+    channel's ``{"whatsapp": {"transcribed", "low_confidence"}}`` message metadata)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            channel = (event.get("metadata") or {}).get("whatsapp") or {}
+            return bool(channel.get("transcribed") and channel.get("low_confidence"))
+    return False
+
+
 class ActionConfirmPending(Action):
     """Runs on every affirm: executes the one operation the customer was shown."""
 
@@ -161,6 +171,9 @@ class ActionConfirmPending(Action):
             return []
         if not is_explicit_yes(tracker):
             dispatcher.utter_message(response="utter_confirm_explicitly")
+            return []
+        if is_unsure_voice_note(tracker):  # "I heard: yes" is not a YES the customer gave
+            dispatcher.utter_message(response="utter_confirm_by_tapping")
             return []
         try:
             receipt = await call(banking().confirm, customer(tracker), op_id)

@@ -255,6 +255,33 @@ async def test_an_unsure_yes_moves_nothing_and_asks_again(connected, service):
     assert balance(service, connected) == 3_532_050
 
 
+def voice_yes(op_id: str, *, low_confidence: bool):
+    """"yes" as the channel hands over a transcribed voice note."""
+    metadata = {"whatsapp": {"type": "audio", "transcribed": True, "low_confidence": low_confidence}}
+    events = [{"event": "user", "text": "yes", "metadata": metadata}]
+    return make_tracker("yes", "affirm", slots={"pending_op_id": op_id}, events=events)
+
+
+async def test_a_yes_heard_unclearly_in_a_voice_note_moves_nothing(connected, service):
+    _, op_id = await prepared(TRANSFER_OUT)
+    before = balance(service, connected)
+
+    unsure = await run(ActionConfirmPending(), voice_yes(op_id, low_confidence=True))
+    assert unsure.responses == ["utter_confirm_by_tapping"]
+    assert balance(service, connected) == before
+
+    tapped = await run(ActionConfirmPending(), make_tracker("/affirm", "affirm", slots={"pending_op_id": op_id}))
+    assert tapped.responses == ["utter_transfer_done"]
+    assert balance(service, connected) == 3_532_050
+
+
+async def test_a_clearly_heard_voice_yes_counts_like_a_typed_one(connected, service):
+    _, op_id = await prepared(TRANSFER_OUT)
+    clear = await run(ActionConfirmPending(), voice_yes(op_id, low_confidence=False))
+    assert clear.responses == ["utter_transfer_done"]
+    assert balance(service, connected) == 3_532_050
+
+
 async def test_an_unknown_outcome_is_not_reported_as_nothing_moved(connected, service, monkeypatch):
     from banking import errors
 

@@ -4,8 +4,9 @@ The stack of ``test_e2e_whatsapp`` (fake Meta, action server, ``rasa run``) with
 configured: ``GROQ_BASE_URL`` points at the fake Groq in this process, which answers as
 the model would. A message the trained NLU cannot place is handed to the model, whose
 suggestion goes back through Rasa: the transfer form asks for what is missing and
-nothing moves before the customer's own YES. An open spending question is answered from
-the read-only tools and the category chart arrives as a WhatsApp image.
+nothing moves before the customer's own YES (a voice note heard unclearly is not one).
+An open spending question is answered from the read-only tools, and the category chart
+arrives as a WhatsApp image.
 
     PYTHONPATH=. RASA_TELEMETRY_ENABLED=false .venv/bin/python -m pytest tests/e2e -q    # or: make test-e2e
 """
@@ -20,7 +21,17 @@ from typing import Any
 import pytest
 from e2e_stack import BotStack, Chat, bot_stack, describe, has, tap, text, types
 
-from assistant_llm.fake_groq import API_KEY, FakeGroq, Reply, answer, json_answer, tool_calls
+from assistant_llm.config import DEFAULT_TRANSCRIPTION_MODEL as WHISPER
+from assistant_llm.fake_groq import (
+    API_KEY,
+    FakeGroq,
+    Reply,
+    answer,
+    json_answer,
+    segment,
+    tool_calls,
+    transcription,
+)
 from banking.money import format_naira, parse_amount_kobo
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +76,7 @@ async def connect_gtbank(chat: Chat) -> None:
     assert re.search(r"Checking \(\*+\d{4}\): ₦45,320\.50", calls[0].text), calls[0].text
 
 
-async def test_an_unclear_message_becomes_a_transfer_that_waits_for_yes(groq: FakeGroq) -> None:
+async def test_the_model_helps_but_only_the_customers_yes_moves_money(groq: FakeGroq) -> None:
     async with bot_stack(environment={"GROQ_API_KEY": API_KEY, "GROQ_BASE_URL": groq.base_url}) as stack:
         chat = Chat(stack, USER)
         await connect_gtbank(chat)
@@ -84,8 +95,16 @@ async def test_an_unclear_message_becomes_a_transfer_that_waits_for_yes(groq: Fa
         confirmation = calls[-1]
         assert "*₦5,000*" in confirmation.text and "*Checking*" in confirmation.text, confirmation.text
         assert confirmation.buttons == [(YES, "Yes"), ("/deny", "No")]
-        balance_before = await balances(chat)
-        assert "₦45,320.50" in balance_before  # shown the confirmation, nothing has moved
+
+        # A voice note Whisper was unsure of: the customer hears what was understood, and an
+        # unclear "yes" is not taken as the YES.
+        groq.queue(transcription("yes", segments=[segment("yes", avg_logprob=-1.6)]), model=WHISPER)
+        _, calls = await chat.say({"type": "voice"}, has("button", "voice note"))
+        assert types(calls) == ["text", "button"], describe(calls)
+        assert "I heard: “yes”" in calls[0].text, calls[0].text
+        assert "nothing has moved" in calls[1].text and calls[1].buttons == [(YES, "Yes"), ("/deny", "No")]
+        assert [upload["model"] for upload in groq.uploads] == [WHISPER]
+        assert "₦45,320.50" in await balances(chat)
 
         # Only the customer's YES moves the money, once.
         _, calls = await chat.say(tap("button_reply", confirmation, YES), has("text", "Sent!"))
