@@ -46,6 +46,7 @@ from sanic.response import HTTPResponse
 
 from assistant_llm.charts import ChartStore
 from assistant_llm.transcriber import Transcript, heard_message
+from banking import log_redaction
 from banking.config import DEVELOPMENT_SALT, ConfigError
 from banking.crypto import require_production_secrets
 from banking.identity import user_key
@@ -406,6 +407,9 @@ class WhatsAppInput(InputChannel):
         ENVIRONMENT=production on any missing or default secret.
         """
         config = WhatsAppConfig.from_credentials(credentials)
+        # `rasa run` builds its channels after configuring logging: from here on no log line,
+        # Rasa's own DEBUG ones included, carries a phone or account number.
+        log_redaction.install()
         return cls(config, transcriber=load_transcriber((credentials or {}).get("transcriber")))
 
     def __init__(

@@ -432,11 +432,13 @@ async def bot_stack(
     status_delay: float = 0.5,
     keep_logs: Path | None = None,
     environment: Mapping[str, str] | None = None,
+    debug: bool = False,
 ) -> AsyncIterator[BotStack]:
     """The fake Meta, the action server and ``rasa run`` with the WhatsApp channel, all on free ports.
 
     ``environment`` adds settings for both servers (e.g. ``RATE_LIMIT_MESSAGES``); ``keep_logs``
-    is a directory for the logs and endpoints.yml that outlives the run.
+    is a directory for the logs and endpoints.yml that outlives the run; ``debug`` runs both
+    servers with ``--debug`` (every log line Rasa and rasa-sdk have).
     """
     model = model.resolve()
     if not model.is_file():
@@ -466,9 +468,10 @@ async def bot_stack(
             env = server_environment(running.config.bot_environment(), {**charts, **(environment or {})})
             endpoints = write_endpoints(workdir, action_port)
             rasa = rasa_executable()
+            verbosity = ["--debug"] if debug else []
             actions = launch(
                 "action server",
-                [rasa, "run", "actions", "--actions", "actions", "--port", str(action_port)],
+                [rasa, "run", "actions", "--actions", "actions", "--port", str(action_port), *verbosity],
                 env,
                 workdir / "actions.log",
             )
@@ -482,6 +485,7 @@ async def bot_stack(
                     "--interface", HOST,
                     "--credentials", str(REPO / "credentials.yml"),
                     "--endpoints", str(endpoints),
+                    *verbosity,
                 ],
                 env,
                 workdir / "rasa.log",

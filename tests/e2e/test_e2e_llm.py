@@ -6,7 +6,7 @@ the model would. A message the trained NLU cannot place is handed to the model, 
 suggestion goes back through Rasa: the transfer form asks for what is missing and
 nothing moves before the customer's own YES (a voice note heard unclearly is not one).
 An open spending question is answered from the read-only tools, and the category chart
-arrives as a WhatsApp image.
+arrives as a WhatsApp image. Both servers log at DEBUG, and no line names a number.
 
     PYTHONPATH=. RASA_TELEMETRY_ENABLED=false .venv/bin/python -m pytest tests/e2e -q    # or: make test-e2e
 """
@@ -77,7 +77,8 @@ async def connect_gtbank(chat: Chat) -> None:
 
 
 async def test_the_model_helps_but_only_the_customers_yes_moves_money(groq: FakeGroq) -> None:
-    async with bot_stack(environment={"GROQ_API_KEY": API_KEY, "GROQ_BASE_URL": groq.base_url}) as stack:
+    groq_settings = {"GROQ_API_KEY": API_KEY, "GROQ_BASE_URL": groq.base_url}
+    async with bot_stack(environment=groq_settings, debug=True) as stack:
         chat = Chat(stack, USER)
         await connect_gtbank(chat)
         assert groq.requests == []  # clear messages never reach the model
@@ -127,6 +128,13 @@ async def test_the_model_helps_but_only_the_customers_yes_moves_money(groq: Fake
         assert set(image) == {"id"}, image  # uploaded to Meta and sent by media id, no link to fetch
         assert stack.sandbox.media[image["id"]].data.startswith(b"\x89PNG\r\n\x1a\n")
         check_alive_and_quiet(stack)
+
+        # Even at DEBUG, where Rasa logs conversation ids and message texts, no log line
+        # carries the customer's phone number or the account number they typed.
+        for server in (stack.rasa, stack.actions):
+            log = server.log_text()
+            assert "DEBUG" in log, f"{server.name} did not log at DEBUG"
+            assert USER not in log and "0123456789" not in log, f"{server.name} logged a number"
 
 
 async def balances(chat: Chat) -> str:
