@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
+from banking.log_redaction import redact_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ UPLOAD_SIZE_LIMITS = {"image/jpeg": 5 * 1024 * 1024, "image/png": 5 * 1024 * 102
 UPLOAD_SIZE_LIMIT = 100 * 1024 * 1024
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5, sock_read=10)
 
-_PHONE_LIKE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 
 
 class WhatsAppApiError(Exception):
@@ -311,5 +311,5 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def redact(text: str) -> str:
-    """Meta's error texts may quote a phone number; keep them out of the logs."""
-    return _PHONE_LIKE.sub("[number]", text)[:300]
+    """Meta's error texts may quote a phone number; keep them out of the logs (and short)."""
+    return redact_numbers(text)[:300]

@@ -329,6 +329,13 @@ class BotStack:
         self.actions.check_alive()
         self.rasa.check_alive()
 
+    def check_no_errors_logged(self) -> None:
+        """Both servers are up and neither logged an ERROR line."""
+        for server in (self.rasa, self.actions):
+            errors = [line for line in server.log_text().splitlines() if " ERROR " in line]
+            assert errors == [], f"{server.name} logged errors:\n" + "\n".join(errors)
+        self.check_alive()
+
     async def send(self, wa_id: str, request: Mapping[str, Any], *, timeout: float = 30.0) -> ChatMessage:
         """One user action, as the chat page does it (``{"type": "text", "text": ...}``,
         ``{"type": "button_reply"|"list_reply", "context_id": <bot message id>, "id": <button/row id>}``):

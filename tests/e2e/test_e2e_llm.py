@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from e2e_stack import BotStack, Chat, bot_stack, describe, has, tap, text, types
+from e2e_stack import Chat, bot_stack, describe, has, tap, text, types
 
 from assistant_llm.config import DEFAULT_TRANSCRIPTION_MODEL as WHISPER
 from assistant_llm.fake_groq import (
@@ -127,7 +127,7 @@ async def test_the_model_helps_but_only_the_customers_yes_moves_money(groq: Fake
         image = calls[1].body["image"]
         assert set(image) == {"id"}, image  # uploaded to Meta and sent by media id, no link to fetch
         assert stack.sandbox.media[image["id"]].data.startswith(b"\x89PNG\r\n\x1a\n")
-        check_alive_and_quiet(stack)
+        stack.check_no_errors_logged()
 
         # Even at DEBUG, where Rasa logs conversation ids and message texts, no log line
         # carries the customer's phone number or the account number they typed.
@@ -141,9 +141,3 @@ async def balances(chat: Chat) -> str:
     _, calls = await chat.say(text("what is my balance"), has("text", "balances"))
     return calls[0].text
 
-
-def check_alive_and_quiet(stack: BotStack) -> None:
-    for server in (stack.rasa, stack.actions):
-        errors = [line for line in server.log_text().splitlines() if " ERROR " in line]
-        assert errors == [], f"{server.name} logged errors:\n" + "\n".join(errors)
-    stack.check_alive()
