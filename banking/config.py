@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from banking.errors import ConfigError
@@ -32,11 +33,19 @@ class Settings:
     support_hours: str = "24/7"
     environment: str = "development"  # "production" refuses missing or default secrets
     conversation_retention_days: int | None = None  # None keeps conversations until deleted
+    # Unfreezing and raising the daily limit take effect this many hours after the YES, so a
+    # stolen phone cannot undo a freeze or lift the limit and empty the account at once.
+    security_cooling_off_hours: int = 24
 
     @property
     def is_production(self) -> bool:
         """True when ENVIRONMENT=production: secrets must be real and storage persistent."""
         return self.environment == "production"
+
+    @property
+    def cooling_off(self) -> timedelta:
+        """How long a confirmed unfreeze or limit raise waits before it takes effect."""
+        return timedelta(hours=self.security_cooling_off_hours)
 
     @property
     def is_development(self) -> bool:
@@ -60,6 +69,8 @@ class Settings:
             support_hours=_text(environ, "SUPPORT_HOURS") or defaults.support_hours,
             environment=environment_from_env(environ),
             conversation_retention_days=_optional_positive_int(environ, "CONVERSATION_RETENTION_DAYS"),
+            security_cooling_off_hours=_positive_int(
+                environ, "SECURITY_COOLING_OFF_HOURS", defaults.security_cooling_off_hours),
         )
 
 

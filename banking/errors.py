@@ -15,8 +15,10 @@ full account number, so they are safe to log.
     ├── InvalidDetails                invalid_details
     ├── NameEnquiryFailed             name_enquiry_failed
     ├── NothingPending                nothing_pending
+    │   └── ConfirmationSuperseded    confirmation_superseded
     ├── ConfirmationExpired           confirmation_expired
     ├── AlreadyExecuted               already_executed    (.receipt)
+    ├── ChangeAlreadyScheduled        change_already_scheduled (.change)
     ├── ProviderUnavailable           provider_unavailable
     └── StorageError                  storage_error
         └── OutcomeUnknown            outcome_unknown
@@ -29,7 +31,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from banking.models import Receipt
+    from banking.models import Receipt, ScheduledChange
 
 
 class BankingError(Exception):
@@ -110,6 +112,12 @@ class NothingPending(BankingError):
     code = "nothing_pending"
 
 
+class ConfirmationSuperseded(NothingPending):
+    """The customer asked for something else since; only the newest confirmation can be confirmed."""
+
+    code = "confirmation_superseded"
+
+
 class ConfirmationExpired(BankingError):
     """The customer confirmed too late; they must start again."""
 
@@ -124,6 +132,19 @@ class AlreadyExecuted(BankingError):
     def __init__(self, message: str = "", *, receipt: Receipt | None = None) -> None:
         super().__init__(message)
         self.receipt = receipt
+
+
+class ChangeAlreadyScheduled(BankingError):
+    """An unfreeze (or a limit raise) is already waiting out its cooling-off; it is not replaced.
+
+    The customer can wait for it (``.change.effective_at``) or cancel it and ask again.
+    """
+
+    code = "change_already_scheduled"
+
+    def __init__(self, message: str = "", *, change: ScheduledChange | None = None) -> None:
+        super().__init__(message)
+        self.change = change
 
 
 class ProviderUnavailable(BankingError):

@@ -5,8 +5,8 @@ All money is integer kobo; all datetimes are timezone-aware.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from banking.money import mask_account_number
@@ -32,7 +32,12 @@ class Account:
 
 @dataclass(frozen=True)
 class Profile:
-    """A customer's link to their bank."""
+    """A customer's link to their bank, with the controls that belong to the customer and outlive it.
+
+    Freeze, daily limit and today's spending stay when the bank is unlinked and apply to the
+    next link. An unfreeze or a higher limit waits out the cooling-off period: until then
+    ``unfreezes_at`` / ``scheduled_limit_kobo`` and ``limit_changes_at`` say what is coming.
+    """
 
     user: str
     bank: str
@@ -42,6 +47,9 @@ class Profile:
     frozen_at: datetime | None
     daily_limit_kobo: int
     accounts: tuple[Account, ...]
+    unfreezes_at: datetime | None = None
+    scheduled_limit_kobo: int | None = None
+    limit_changes_at: datetime | None = None
 
     def account(self, account_type: str) -> Account:
         """The account of that type; KeyError if the customer has none."""
@@ -94,9 +102,14 @@ class SpendingSummary:
 
 @dataclass(frozen=True)
 class LimitStatus:
+    """Today's daily limit and what is left of it; a confirmed raise waiting out its cooling-off
+    shows as ``scheduled_limit_kobo`` from ``limit_changes_at``."""
+
     limit_kobo: int
     spent_today_kobo: int
     remaining_kobo: int
+    scheduled_limit_kobo: int | None = None
+    limit_changes_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +124,8 @@ class PendingOperation:
     holder_name: str | None
     expires_at: datetime
     fee_kobo: int = 0
+    # An unfreeze or a limit raise takes effect this long after the YES (the cooling-off); None: at once.
+    cooling_off: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -125,18 +140,39 @@ class Receipt:
     destination_label: str
     new_balance_kobo: int | None  # of the source account; None when unknown or no money moved
     executed_at: datetime
+    effective_at: datetime | None = None  # when a scheduled unfreeze or raise takes effect; None: already did
 
     def to_document(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready (datetimes as ISO text), so the receipt can be sealed as one value."""
+        return {field.name: _iso(getattr(self, field.name)) for field in fields(self)}
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Receipt:
-        fields = {name: document.get(name) for name in cls.__dataclass_fields__}
-        executed_at = fields["executed_at"]
-        if isinstance(executed_at, datetime):
-            fields["executed_at"] = (executed_at.replace(tzinfo=timezone.utc) if executed_at.tzinfo is None
-                                     else executed_at.astimezone(timezone.utc))
-        return cls(**fields)
+        values = {field.name: document.get(field.name) for field in fields(cls)}
+        for name in ("executed_at", "effective_at"):
+            values[name] = _moment(values[name])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How an operation left "executing" by a worker that never finished was settled."""
+
+    op_id: str
+    kind: str
+    amount_kobo: int
+    destination_label: str
+    outcome: str  # "executed" (it had taken effect) | "expired" (it had not, and never will)
+    reference: str | None  # the receipt's reference when executed
+
+
+@dataclass(frozen=True)
+class ScheduledChange:
+    """A confirmed unfreeze or limit raise waiting out the cooling-off; the customer may cancel it."""
+
+    kind: str  # "unfreeze" | "raise_limit"
+    effective_at: datetime
+    new_limit_kobo: int | None  # the raised limit; None for an unfreeze
 
 
 @dataclass(frozen=True)
@@ -148,3 +184,20 @@ class Consent:
     scopes: tuple[str, ...]
     granted_at: datetime
     revoked_at: datetime | None
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Stored datetimes come back naive or with the driver's own UTC tzinfo; give them plain UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def _iso(value: Any) -> Any:
+    return as_utc(value).isoformat() if isinstance(value, datetime) else value
+
+
+def _moment(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return as_utc(value) if isinstance(value, datetime) else None
