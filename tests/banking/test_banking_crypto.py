@@ -27,6 +27,8 @@ from banking.crypto import (
     sealed_kid,
 )
 from banking.errors import ConfigError
+from banking.sandbox import SandboxProvider
+from banking.service import BankingService
 from scripts.reencrypt import main as reencrypt_main
 
 OLD_HEX = "3f1c9a7e5b2d4c6e8a0b1d3f5e7c9a2b4d6f8e0a1c3e5b7d9f2a4c6e8b0d1f3a"
@@ -270,24 +272,35 @@ def _seed(db: Any, keyring: Keyring) -> dict[str, str]:
 
 
 def _kids(db: Any) -> set[str]:
-    return {sealed_kid(token) for name in ("conversations", "profiles")
+    return {sealed_kid(token) for name in db.list_collection_names() if name not in ("audit", "audit_head")
             for document in db[name].find({}) for _, token in sealed_fields(document)}
 
 
+def _sealed_count(db: Any) -> int:
+    return sum(1 for name in db.list_collection_names() if name not in ("audit", "audit_head")
+               for document in db[name].find({}) for _ in sealed_fields(document))
+
+
 def test_reencrypt_moves_every_sealed_value_to_the_newest_key_and_is_idempotent(
-        db: Any, service: Any, user: str, capsys: pytest.CaptureFixture[str]) -> None:
-    db["connections"].delete_many({})  # the fixture's link token is sealed with a throwaway key of its own
+        db: Any, clock: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    service = BankingService(db, SandboxProvider(), Settings(user_id_salt="test-salt"), clock=clock,
+                             keyring=Keyring(OLD))
+    service.connect_bank("a1" * 32, "gtbank")  # a sealed token and an imported history, under the old key
     plaintexts = _seed(db, Keyring(OLD))
     audit_before = db["audit"].find({})
+    history = db["transactions"].count_documents({})
+    total = _sealed_count(db)
+    assert total == 5 + 1 + 2 * history
     environ = {"ENCRYPTION_KEY": NEW_HEX, "ENCRYPTION_OLD_KEYS": OLD_HEX}
 
     assert reencrypt_main(["--dry-run"], environ, db=db) == 0
-    assert "5 to re-encrypt" in capsys.readouterr().out and _kids(db) == {crypto.key_id(OLD)}
+    assert f"{total} to re-encrypt" in capsys.readouterr().out and _kids(db) == {crypto.key_id(OLD)}
 
     assert reencrypt_main([], environ, db=db) == 0
     output = capsys.readouterr().out
     assert "conversations: 1 documents, 4 sealed values: 4 re-encrypted" in output
     assert "profiles: 2 documents, 1 sealed values: 1 re-encrypted" in output
+    assert f"transactions: {history} documents, {2 * history} sealed values: {2 * history} re-encrypted" in output
     assert not any(line.startswith("audit") for line in output.splitlines())
     assert not any(text in output for text in plaintexts.values())
     assert _kids(db) == {crypto.key_id(NEW)}
@@ -298,7 +311,7 @@ def test_reencrypt_moves_every_sealed_value_to_the_newest_key_and_is_idempotent(
     assert db["audit"].find({}) == audit_before
 
     assert reencrypt_main([], environ, db=db) == 0
-    assert "0 re-encrypted, 5 already current, 0 unreadable" in capsys.readouterr().out
+    assert f"0 re-encrypted, {total} already current, 0 unreadable" in capsys.readouterr().out
 
 
 def test_reencrypt_leaves_unreadable_values_alone_and_fails(db: Any, capsys: pytest.CaptureFixture[str]) -> None:

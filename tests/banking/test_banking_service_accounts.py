@@ -10,6 +10,7 @@ import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
 from banking.config import Settings
+from banking.crypto import field_context, is_sealed
 from banking.errors import (
     InvalidAmount,
     InvalidDetails,
@@ -205,8 +206,10 @@ def test_request_handoff_opens_a_ticket_without_phone_numbers(service: BankingSe
     stored = db["handoffs"].find_one({"_id": ticket})
     assert ticket.startswith("HO-") and len(ticket) == 11
     assert (stored["user"], stored["status"], stored["at"]) == (user, "open", START)
-    assert "08031234567" not in stored["reason"] and "0123456789" not in stored["reason"]
-    assert "******4567" in stored["reason"]
+    assert is_sealed(stored["reason"]) and "call me" not in repr(stored)
+    reason = service._keyring.decrypt_text(stored["reason"], field_context("handoffs", ticket, "reason"))
+    assert "08031234567" not in reason and "0123456789" not in reason  # masked before it is sealed
+    assert reason == "call me on ******4567 about ******6789"
     assert service.request_handoff(STRANGER, "no bank yet") != ticket  # works without a linked bank
 
 

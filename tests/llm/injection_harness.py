@@ -242,6 +242,6 @@ def _fallback_kind(outcome: Any) -> str:
 
 
 def _money_state(service: BankingService, users: list[str]) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
-    ledgers = {user: len(service._db["profiles"].find_one({"_id": user}).get("ledger", [])) for user in users}
+    ledgers = {user: len(service._db["profiles"].find_one({"_id": user})["link"]["ledger"]) for user in users}
     balances = {user: tuple(a.balance_kobo for a in service.balances(user)) for user in users}
     return ledgers, balances

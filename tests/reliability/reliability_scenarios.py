@@ -305,7 +305,7 @@ def _books_problems(service: BankingService, db: Any, users: list[str],
     seen: Counter[str] = Counter()
     for user in users:
         document = db["profiles"].find_one({"_id": user})
-        ledger = document.get("ledger", [])
+        ledger = list(document["link"]["ledger"].values())
         seen.update(entry["op_id"] for entry in ledger)
         applied = Counter(document.get("applied_ops", []))
         if any(count > 1 for count in applied.values()):
@@ -650,7 +650,7 @@ def storage_faults(kinds: tuple[str, ...] = ("external", "own", "bill")) -> Outc
         return service.prepare_bill(user, rng.randint(100, 5_000), "checking", "Ikeja Electric", "45012345678")
 
     figures: Counter[str] = Counter()
-    with captured_logs("banking.service", level=logging.ERROR) as errors:
+    with captured_logs("banking", level=logging.ERROR) as errors:
         for kind in kinds:
             op = prepare(kind)
             db.trace = []
@@ -701,7 +701,7 @@ def _one_fault(service: BankingService, db: FaultyDatabase, user: str, op: Any, 
 
     def times_applied() -> int:
         document = db["profiles"].find_one({"_id": user})
-        return sum(1 for entry in document["ledger"] if entry["op_id"] == op.op_id)
+        return sum(1 for entry in document["link"]["ledger"].values() if entry["op_id"] == op.op_id)
 
     def status() -> str:
         return db["operations"].find_one({"_id": op.op_id})["status"]

@@ -45,7 +45,7 @@ def test_the_bank_keeps_own_numbers_masked_and_destinations_sealed() -> None:
     text = "".join(dumped.values())
     for secret in (*own, RECIPIENT, "45012345678", "08031234567", "8031234567"):
         assert secret not in text
-    stored = service._db["profiles"].find_one({"_id": user})["accounts"]
+    stored = service._db["profiles"].find_one({"_id": user})["link"]["accounts"]
     assert [stored[kind]["number"] for kind in ("checking", "savings")] == ["******" + n[-4:] for n in own]
     assert [a.masked_number for a in service.balances(user)] == ["******" + n[-4:] for n in own]
     params = service._db["operations"].find_one({"_id": transfer.op_id})["params"]
