@@ -6,6 +6,7 @@ import logging
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -63,6 +64,14 @@ def test_bad_settings_raise_config_error_naming_the_variable(name: str, value: s
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
     assert issubclass(ConfigError, ValueError)
+
+
+def test_security_cooling_off_hours_is_read_from_the_environment() -> None:
+    assert Settings.from_env({}).security_cooling_off_hours == 24
+    assert Settings.from_env({"SECURITY_COOLING_OFF_HOURS": "48"}).cooling_off == timedelta(hours=48)
+    for bad in ("0", "-3", "a day", "1.5"):
+        with pytest.raises(ConfigError, match="SECURITY_COOLING_OFF_HOURS"):
+            Settings.from_env({"SECURITY_COOLING_OFF_HOURS": bad})
 
 
 def test_user_key_is_a_salted_hash_without_the_phone_number() -> None:
