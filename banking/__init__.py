@@ -1,9 +1,12 @@
 """Plain-Python banking core for the WhatsApp assistant (no Rasa imports here).
 
-Modules: ``money`` (naira parsing and display, integer kobo), ``periods``,
-``config``, ``identity``, ``store``, ``providers``/``sandbox``, ``service`` and
-``errors``. Importing the package does no work and opens no connection; call
-``service_from_env()`` when a service is needed.
+Modules: ``service`` (the facade the assistant calls), ``confirmations`` (the
+confirmation state machine), ``customers`` (the customer document: controls that
+outlive a bank link, the link, the money movement), ``sealing`` and ``crypto``
+(what is sealed at rest, and how), ``audit``, ``money`` (naira parsing and
+display, integer kobo), ``periods``, ``config``, ``identity``, ``store``,
+``providers``/``sandbox`` and ``errors``. Importing the package does no work and
+opens no connection; call ``service_from_env()`` when a service is needed.
 """
 
 from __future__ import annotations

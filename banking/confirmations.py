@@ -3,23 +3,25 @@
 Every money movement and every change to a security setting is first *held*
 (``BankingService.prepare_*`` calls ``hold``) and runs only when the customer
 confirms that very operation before it expires. Its document in ``operations``
-goes through these states; each arrow is one conditional single-document update,
-so of two workers racing (a double tap, a replayed YES) exactly one makes a move::
+goes through these states; each move is one conditional update of that document,
+guarded by the state it leaves (and, for a move out of executing that says nothing
+happened, by the claim it saw), so of two workers racing (a double tap, a replayed
+YES) exactly one makes it::
 
-    hold ─► pending ──── a newer hold for the same customer ─────────────► superseded
-              │  ├────── cancel(reason: "customer" | "closed") ─────────► cancelled
-              │  └────── expires_at passes (written on the next look) ──► expired
-              │ YES while unexpired: claim
-              ▼
-           executing ─── refused by the checks made at execution ───────► refused
-              │  ├────── the database failed and nothing took effect:
-              │  │         released back to pending (a retry claims it anew, so unexpired only)
-              │  └────── the claim lapsed (EXECUTION_LEASE; its worker died or lost the database),
-              │            *settled* on the next look:
-              │              took effect (op id in applied_ops) ─────────► executed
-              │              did not, and expired: voided ──────────────► expired
+    hold ──► pending ─── a newer hold for the same customer ──────────────► superseded
+              │  ▲  ├─── cancel(reason: "customer" | "closed") ───────────► cancelled
+              │  │  └─── expires_at passes (written on the next look) ────► expired
+   YES, while │  │ released: the database failed and nothing took effect
+   unexpired: │  │ (claimed again only under the same rule: while unexpired)
+        claim ▼  │
+           executing ─── refused by the checks made at execution ─────────► refused
+              │  ├────── expired by the time of the effect ───────────────► expired
+              │  └────── the claim lapsed (EXECUTION_LEASE: its worker died or lost the
+              │          database); settled on the next look, or by settle_lapsed:
+              │              took effect (op id in applied_ops) ──────────► executed
+              │              did not, and expired: voided ────────────────► expired
               │              did not, unexpired: a YES reclaims it and runs it;
-              │                                  a cancel voids it ────► cancelled
+              │                                  a cancel voids it ───────► cancelled
               ▼
            executed ── result: the receipt; a scheduled unfreeze or raise has effective_at
 

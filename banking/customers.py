@@ -241,6 +241,8 @@ class Customers:
         effective_at = now + self._settings.cooling_off
         for _ in range(MAX_APPLY_ATTEMPTS):
             document = self._document(user)
+            if _seen(document, op_id):
+                return self._applied(operation, now)
             if not document.get("frozen"):
                 raise NotFrozen("your accounts are not frozen")
             _refuse_if_scheduled(document, "unfreeze")
@@ -260,6 +262,8 @@ class Customers:
         user, op_id, new_limit = operation["user"], operation["_id"], operation["amount_kobo"]
         for _ in range(MAX_APPLY_ATTEMPTS):
             document = self._document(user)
+            if _seen(document, op_id):
+                return self._applied(operation, now)
             limit = int(document["daily_limit_kobo"])
             guard = {**_unapplied(user, op_id), "daily_limit_kobo": limit}
             if new_limit <= limit:
@@ -314,6 +318,13 @@ class Customers:
             return self.ledger_receipt(user, op_id) or receipt(operation, now, None)
         return receipt(operation, now, None, _effective_at(document, operation, self._settings))
 
+    def _applied(self, operation: dict[str, Any], now: datetime) -> Receipt:
+        """The receipt of an operation known to be applied (or ConfirmationExpired if it was voided)."""
+        already = self.applied_receipt(operation, now)
+        if already is None:
+            raise StorageError("your settings kept changing; please try again")
+        return already
+
     def void(self, user: str, op_id: str) -> bool:
         """Make sure an operation can never take effect: True when voided (or never possible), False
         when it had already taken effect. Done in the customer's document, where effects are applied."""
@@ -349,8 +360,11 @@ class Customers:
         return bool(due)
 
     def _unschedule(self, user: str, key: str, entry: dict[str, Any], reason: str) -> bool:
-        dropped = self._profiles.update_one({"_id": user, f"scheduled.{key}.op_id": entry["op_id"]},
-                                            {"$unset": {f"scheduled.{key}": ""}})
+        """Drop a change that has not come due; one due by now is left for ``current`` to apply."""
+        dropped = self._profiles.update_one(
+            {"_id": user, f"scheduled.{key}.op_id": entry["op_id"],
+             f"scheduled.{key}.effective_at": {"$gt": self._now()}},
+            {"$unset": {f"scheduled.{key}": ""}})
         if dropped.modified_count == 1:
             self._audit(user, SCHEDULED_ACTIONS[key], "schedule_cancelled", op_id=entry["op_id"], reason=reason,
                         amount_kobo=entry.get("new_limit_kobo", 0))
@@ -479,6 +493,11 @@ def mask_reference(ref: str) -> str:
 def _unapplied(user: str, op_id: str) -> dict[str, Any]:
     """The filter every effect carries: not applied yet, and not voided."""
     return {"_id": user, "applied_ops": {"$ne": op_id}, "voided_ops": {"$ne": op_id}}
+
+
+def _seen(document: dict[str, Any], op_id: str) -> bool:
+    """Applied or voided already: what happened to it is decided, and must not be redone."""
+    return op_id in document.get("applied_ops", []) or op_id in document.get("voided_ops", [])
 
 
 def _same_link(operation: dict[str, Any]) -> dict[str, Any]:

@@ -206,6 +206,22 @@ def test_a_second_unfreeze_while_one_is_scheduled_is_refused_not_replaced(
     assert service.profile(user).unfreezes_at == START + DAY  # the first one stands, unchanged
 
 
+@pytest.mark.parametrize("kind", ["unfreeze", "raise"])
+def test_a_scheduled_change_run_again_after_a_crash_is_not_scheduled_twice(
+        service: BankingService, db: Any, user: str, kind: str) -> None:
+    if kind == "unfreeze":
+        confirm_freeze(service, user)
+        op = service.prepare_unfreeze(user)
+    else:
+        op = service.prepare_set_limit(user, 60_000_000)
+    first = service.confirm(user, op.op_id)
+    # a worker died after the change was scheduled, before recording it; the op is claimable again
+    db["operations"].update_one({"_id": op.op_id}, {"$set": {"status": "pending", "result": None}})
+    again = service.confirm(user, op.op_id)
+    assert (again.effective_at, again.reference) == (first.effective_at, first.reference)
+    assert [change.effective_at for change in service.scheduled_changes(user)] == [START + DAY]
+
+
 def test_unfreezing_what_is_not_frozen_is_refused(service: BankingService, user: str) -> None:
     with pytest.raises(NotFrozen):
         service.prepare_unfreeze(user)
