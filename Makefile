@@ -14,6 +14,15 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # Rasa 3.6 prints this for every domain that has slots, whatever their mappings.
 export PYTHONWARNINGS := ignore:Slot auto-fill has been removed:UserWarning
+# The action server runs nothing without this secret, which Rasa sends (endpoints.yml).
+# Unless one is set (production must set its own), each make run makes a throwaway one,
+# shared by the processes it starts.
+ifeq ($(strip $(ACTION_SERVER_TOKEN)),)
+ifneq ($(ENVIRONMENT),production)
+ACTION_SERVER_TOKEN := $(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+endif
+endif
+export ACTION_SERVER_TOKEN
 
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
                    $(wildcard components/*.py) $(SPACY_MODEL)/meta.json

@@ -46,7 +46,7 @@ from banking.errors import ConfigError
 __all__ = [
     "CryptoError", "Keyring", "MalformedCiphertext", "TamperedData", "UnknownKey", "field_context",
     "is_sealed", "key_id", "parse_key", "production_secret_problems", "require_production_secrets",
-    "sealed_fields", "sealed_kid",
+    "sealed_fields", "sealed_kid", "secret_weakness",
 ]
 
 logger = logging.getLogger(__name__)
@@ -340,3 +340,15 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def secret_weakness(value: str, min_length: int) -> str | None:
+    """Why a shared secret is unfit for production ("is a placeholder value", ...), or None."""
+    cleaned = value.strip()
+    if not cleaned:
+        return "is missing"
+    if cleaned == DEVELOPMENT_SALT or _is_placeholder(cleaned):
+        return "is a placeholder value"
+    if len(cleaned) < min_length:
+        return f"is shorter than {min_length} characters"
+    return None

@@ -6,7 +6,8 @@ Register it in credentials.yml by dotted path (secrets come from the environment
 
 and Meta's webhook is ``/webhooks/whatsapp/webhook``: GET answers Meta's
 verification challenge, POST receives messages and delivery statuses. A POST is
-checked against ``X-Hub-Signature-256`` before anything is parsed, answered at
+checked against ``X-Hub-Signature-256`` before anything is parsed (a body over
+Meta's 3 MB maximum is refused with 413 before its signature is computed), answered at
 once, and handled in the background: deduplicated by message id in MongoDB,
 one user's messages in arrival order, different users side by side. A user who
 sends faster than RATE_LIMIT_MESSAGES per RATE_LIMIT_WINDOW_SECONDS is told once
@@ -34,6 +35,7 @@ import inspect
 import json
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -47,9 +49,10 @@ from sanic.response import HTTPResponse
 from assistant_llm.charts import ChartStore
 from assistant_llm.transcriber import Transcript, heard_message
 from banking import log_redaction
-from banking.config import DEVELOPMENT_SALT, ConfigError
+from banking.config import DEVELOPMENT_SALT, ConfigError, environment_from_env
 from banking.crypto import require_production_secrets
 from banking.identity import user_key
+from connectors.rasa_server import exposure_problems
 from connectors.whatsapp_charts import CHART_MIME_TYPE, UPLOAD_FILENAME, chart_name, read_chart
 from connectors.whatsapp_graph import (
     DEFAULT_TIMEOUT,
@@ -103,6 +106,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://graph.facebook.com/v25.0"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+MAX_WEBHOOK_BYTES = 3 * 1024 * 1024  # Meta's largest webhook payload; anything bigger is not from Meta
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 # credentials.yml key -> environment variable
@@ -264,6 +268,32 @@ def _first(value: Any) -> str | None:
     if isinstance(value, (list, tuple)):
         value = value[0] if value else None
     return value if isinstance(value, str) else None
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """A streamed request's body, or None as soon as it is known to exceed ``limit`` bytes.
+
+    A declared Content-Length over the limit is refused before any of the body is
+    read; a chunked body is counted as it arrives and refused at the first byte over.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        _stop_reading(request, limit)
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while (chunk := await request.stream.read()) is not None:
+        size += len(chunk)
+        if size > limit:
+            _stop_reading(request, limit)
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _stop_reading(request: Request, limit: int) -> None:
+    """Sanic would otherwise drain the unread rest (up to its 100 MB limit) to keep the connection open."""
+    request.stream.request_max_size = limit  # over it, Sanic closes the connection instead
 
 
 def _reference(message_id: str) -> str:
@@ -471,10 +501,23 @@ class WhatsAppInput(InputChannel):
                 return response.text("Not found", status=404, headers={"Cache-Control": "no-store"})
             return response.raw(png, content_type=CHART_MIME_TYPE, headers={"Cache-Control": "no-store"})
 
-        @webhook.route("/webhook", methods=["POST"])
+        @webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
-            status = self.accept(request.body, request.headers.get(SIGNATURE_HEADER), on_new_message)
+            body = await read_body(request, MAX_WEBHOOK_BYTES)
+            if body is None:
+                logger.warning("WhatsApp webhook POST over %d bytes refused unread", MAX_WEBHOOK_BYTES)
+                return response.json({"status": "rejected"}, status=413)
+            status = self.accept(body, request.headers.get(SIGNATURE_HEADER), on_new_message)
             return response.json({"status": "ok" if status == 200 else "rejected"}, status=status)
+
+        @webhook.listener("before_server_start")
+        async def refuse_side_doors(app: Any, *_: Any) -> None:
+            """In production nothing else of this server may take a sender id on trust."""
+            if environment_from_env() != "production":
+                return
+            problems = exposure_problems((route.path for route in app.router.routes), sys.argv)
+            if problems:
+                raise ConfigError("refusing to start in production: " + "; ".join(problems))
 
         @webhook.listener("after_server_stop")
         async def close(*_: Any) -> None:
@@ -490,6 +533,9 @@ class WhatsAppInput(InputChannel):
         Synchronous on purpose: nothing can interleave between reading a delivery
         and queueing its messages, so queue order is arrival order.
         """
+        if len(body) > MAX_WEBHOOK_BYTES:  # an HMAC over an attacker's megabytes is work we need not do
+            logger.warning("WhatsApp webhook POST of %d bytes refused: over %d", len(body), MAX_WEBHOOK_BYTES)
+            return 413
         if signature is None:
             logger.warning("WhatsApp webhook POST without %s refused", SIGNATURE_HEADER)
             return 401

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The two long-running processes of the product, in the foreground: the action
-# server (5055) and `rasa run` (5005) with credentials.yml and endpoints.yml.
+# server (5055, loopback) and `rasa run` (5005) with credentials.yml and endpoints.yml.
 # Ctrl-C or SIGTERM stops both; if either dies, the other is stopped too.
 set -uo pipefail
 model=${1:-models/banking.tar.gz}
@@ -13,10 +13,21 @@ rasa=.venv/bin/rasa
 export CHART_DIR="${CHART_DIR:-${TMPDIR:-/tmp}/whatsapp-banking-charts}"
 export CHART_BASE_URL="${CHART_BASE_URL-http://localhost:${RASA_PORT:-5005}/webhooks/whatsapp/charts}"
 
+# The action server listens on 127.0.0.1 (ACTION_SERVER_HOST) and runs nothing without
+# ACTION_SERVER_TOKEN, which `rasa run` sends (endpoints.yml). Outside production a
+# throwaway one is made for this run when none is set; production must set its own.
+if [[ -z "${ACTION_SERVER_TOKEN:-}" && "${ENVIRONMENT:-development}" != "production" && "${ENVIRONMENT:-}" != "prod" ]]; then
+  ACTION_SERVER_TOKEN=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  export ACTION_SERVER_TOKEN
+  echo "serve: ACTION_SERVER_TOKEN is unset; using a throwaway token for this run" >&2
+fi
+
 "$rasa" run actions --actions actions --port "${ACTION_SERVER_PORT:-5055}" &
 actions_pid=$!
-"$rasa" run --model "$model" --port "${RASA_PORT:-5005}" \
-    --credentials credentials.yml --endpoints endpoints.yml --enable-api &
+# Only the signed WhatsApp webhook (credentials.yml) is served; Rasa's HTTP API stays off
+# unless RASA_API_ENABLED=true with RASA_API_TOKEN or RASA_JWT_SECRET (connectors/rasa_server.py).
+.venv/bin/python -m connectors.rasa_server --model "$model" --port "${RASA_PORT:-5005}" \
+    --credentials credentials.yml --endpoints endpoints.yml &
 rasa_pid=$!
 
 stop() {

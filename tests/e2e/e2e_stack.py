@@ -4,10 +4,12 @@
 
 - the fake Meta (``sandbox.fake_meta``) in this process and event loop, with fixed
   throwaway secrets, so what the bot sent through the Graph API can be read directly;
-- the action server: ``rasa run actions --actions actions --port P1``;
-- ``rasa run --model MODEL --port P2 --credentials credentials.yml --endpoints E``, where E
-  is a copy of endpoints.yml with the action endpoint on P1 (the tracker store block is
-  kept), and the ``WHATSAPP_*`` variables point at the fake Meta; spending charts go
+- the action server: ``rasa run actions --actions actions --port P1``, which requires the
+  stack's throwaway ``ACTION_SERVER_TOKEN`` (``actions/server_auth.py``);
+- ``rasa run`` as the product starts it (``python -m connectors.rasa_server --model MODEL
+  --port P2 --credentials credentials.yml --endpoints E``: HTTP API off), where E is a copy
+  of endpoints.yml with the action endpoint's URL on P1 (its token header and the tracker
+  store block kept), and the ``WHATSAPP_*`` variables point at the fake Meta; spending charts go
   through ``<workdir>/charts`` and the channel's own route, as ``scripts/serve.sh`` sets them.
 
 Both servers run in their own process group with an in-memory database (``MONGODB_URI``,
@@ -32,6 +34,7 @@ import atexit
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -80,6 +83,11 @@ _REMOVED_SETTINGS = (
     "RATE_LIMIT_WINDOW_SECONDS",
     "CHART_DIR",
     "CHART_BASE_URL",
+    "ACTION_SERVER_TOKEN",
+    "ACTION_SERVER_HOST",
+    "RASA_API_ENABLED",
+    "RASA_API_TOKEN",
+    "RASA_JWT_SECRET",
 )
 
 
@@ -91,6 +99,11 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+def venv_python() -> str:
+    """The project's interpreter (the one beside ``rasa``)."""
+    return str(Path(rasa_executable()).parent / "python")
 
 
 def rasa_executable() -> str:
@@ -127,11 +140,12 @@ def server_environment(
 
 
 def write_endpoints(directory: Path, action_port: int, source: Path = REPO / "endpoints.yml") -> Path:
-    """endpoints.yml with the action endpoint on ``action_port``; every other block as it is."""
+    """endpoints.yml with the action endpoint's URL on ``action_port``; everything else as it is
+    (the token header stays ``${ACTION_SERVER_TOKEN}``, for Rasa to fill in from the environment)."""
     endpoints = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
     if "tracker_store" not in endpoints:
         raise StackError(f"{source} has no tracker_store block")
-    endpoints["action_endpoint"] = {"url": f"http://{HOST}:{action_port}/webhook"}
+    endpoints["action_endpoint"]["url"] = f"http://{HOST}:{action_port}/webhook"
     path = directory / "endpoints.yml"
     path.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
     return path
@@ -320,6 +334,7 @@ class BotStack:
     rasa_port: int
     action_port: int
     workdir: Path
+    action_token: str
 
     @property
     def config(self) -> SandboxConfig:
@@ -472,7 +487,8 @@ async def bot_stack(
                 "CHART_DIR": str(workdir / "charts"),
                 "CHART_BASE_URL": f"http://{HOST}:{rasa_port}/webhooks/whatsapp/charts",
             }
-            env = server_environment(running.config.bot_environment(), {**charts, **(environment or {})})
+            token = {"ACTION_SERVER_TOKEN": secrets.token_hex(32)}
+            env = server_environment(running.config.bot_environment(), {**charts, **token, **(environment or {})})
             endpoints = write_endpoints(workdir, action_port)
             rasa = rasa_executable()
             verbosity = ["--debug"] if debug else []
@@ -486,7 +502,7 @@ async def bot_stack(
             bot = launch(
                 "rasa run",
                 [
-                    rasa, "run",
+                    venv_python(), "-m", "connectors.rasa_server",
                     "--model", str(model),
                     "--port", str(rasa_port),
                     "--interface", HOST,
@@ -515,6 +531,7 @@ async def bot_stack(
                 rasa_port=rasa_port,
                 action_port=action_port,
                 workdir=workdir,
+                action_token=token["ACTION_SERVER_TOKEN"],
             )
         finally:
             # Status webhooks still on their way to a bot that is going away fail; that is no news.

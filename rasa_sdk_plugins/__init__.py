@@ -1,0 +1,16 @@
+"""rasa-sdk's plugin package (rasa_sdk.plugin imports ``rasa_sdk_plugins`` when it exists).
+
+Registers the action server's authentication and listening address
+(``actions.server_auth``), so every ``rasa run actions`` started from this project
+refuses calls that do not carry ACTION_SERVER_TOKEN.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+
+def init_hooks(manager: pluggy.PluginManager) -> None:
+    from actions import server_auth
+
+    manager.register(server_auth)
