@@ -8,6 +8,7 @@ and only the operation that confirmation named (`pending_op_id`).
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from typing import Any, Dict, List
 
@@ -24,6 +25,7 @@ from actions.runtime import (
     call,
     customer,
     latest_intent,
+    local_datetime,
     local_time,
     utter_refusal,
 )
@@ -54,19 +56,56 @@ DONE_RESPONSE = {
 
 
 def ask_for_yes(dispatcher: CollectingDispatcher, operation: Any, **extra: Any) -> List[EventType]:
-    """Shows the confirmation of a pending operation and remembers which one it is."""
+    """Shows the confirmation of a pending operation and remembers which one it is.
+
+    Its Yes/No buttons carry the operation's reference (``op_ref``), so a tap can only ever
+    answer this confirmation; a typed YES answers it only in the very next turn
+    (``open_confirmation``).
+    """
     ttl_minutes = max(1, round(banking().settings.confirmation_ttl_seconds / 60))
+    cooling_off_hours = banking().settings.security_cooling_off_hours
+    response = CONFIRMATION_RESPONSE[operation.kind]
+    if operation.kind == "set_limit" and extra.get("raising"):
+        response = "utter_confirm_raise_limit"
+    extra.pop("raising", None)
     dispatcher.utter_message(
-        response=CONFIRMATION_RESPONSE[operation.kind],
+        response=response,
         amount=format_naira(operation.amount_kobo),
         source=account_label(operation.source),
         destination=operation.destination_label,
         fee=format_naira(operation.fee_kobo) if operation.fee_kobo else "none",
         expires_at=local_time(operation.expires_at),
         ttl_minutes=ttl_minutes,
+        cooling_off_hours=cooling_off_hours,
+        op_ref=operation.op_id,
         **extra,
     )
     return [SlotSet("pending_op_id", operation.op_id)]
+
+
+def open_confirmation(tracker: Tracker) -> str | None:
+    """The operation whose confirmation the bot showed in the turn just before the latest message.
+
+    Only that one may be answered: any other customer turn in between closes it, so a YES
+    said to something else ("Anything else?" -> "yes") never moves money.
+    """
+    op_id = tracker.get_slot("pending_op_id")
+    if not op_id:
+        return None
+    users = [index for index, event in enumerate(tracker.events) if event.get("event") == "user"]
+    if not users:
+        return None
+    previous = users[-2] if len(users) > 1 else -1
+    for event in tracker.events[previous + 1:users[-1]]:
+        if event.get("event") == "slot" and event.get("name") == "pending_op_id" and event.get("value") == op_id:
+            return op_id
+    return None
+
+
+def answered_ref(tracker: Tracker) -> str | None:
+    """The operation a Yes/No button named (``/affirm{"op_ref": ...}``); None for a typed answer."""
+    value = next(tracker.get_latest_entity_values("op_ref"), None)
+    return value if isinstance(value, str) and value else None
 
 
 class PrepareMoneyMovement(Action, ABC):
@@ -157,7 +196,7 @@ def is_unsure_voice_note(tracker: Tracker) -> bool:
 
 
 class ActionConfirmPending(Action):
-    """Runs on every affirm: executes the one operation the customer was shown."""
+    """Runs on every affirm: executes the one operation whose confirmation was just shown."""
 
     def name(self) -> str:
         return "action_confirm_pending"
@@ -165,30 +204,75 @@ class ActionConfirmPending(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        op_id: str | None = tracker.get_slot("pending_op_id")
-        if not op_id:
+        open_op = open_confirmation(tracker)
+        target = answered_ref(tracker) or tracker.get_slot("pending_op_id")
+        if not target:
             dispatcher.utter_message(response="utter_nothing_pending")
             return []
+        if target != open_op:
+            return await explain_not_open(dispatcher, tracker, target, open_op)
         if not is_explicit_yes(tracker):
-            dispatcher.utter_message(response="utter_confirm_explicitly")
-            return []
+            dispatcher.utter_message(response="utter_confirm_explicitly", op_ref=target)
+            return [SlotSet("pending_op_id", target)]  # still open for the customer's clear answer
         if is_unsure_voice_note(tracker):  # "I heard: yes" is not a YES the customer gave
-            dispatcher.utter_message(response="utter_confirm_by_tapping")
-            return []
+            dispatcher.utter_message(response="utter_confirm_by_tapping", op_ref=target)
+            return [SlotSet("pending_op_id", target)]
         try:
-            receipt = await call(banking().confirm, customer(tracker), op_id)
+            receipt = await call(banking().confirm, customer(tracker), target)
         except errors.AlreadyExecuted as done:
-            reference = getattr(done.receipt, "reference", None) if done.receipt else None
-            if reference:
-                dispatcher.utter_message(response="utter_already_done", reference=reference)
-            else:
-                dispatcher.utter_message(response="utter_already_handled")
+            utter_already_done(dispatcher, done.receipt)
             return []
         except errors.BankingError as error:
             utter_refusal(dispatcher, error)
             return [SlotSet("pending_op_id", None)]
-        dispatcher.utter_message(response=DONE_RESPONSE[receipt.kind], **receipt_details(receipt))
+        utter_receipt(dispatcher, receipt)
         return []
+
+
+async def explain_not_open(
+    dispatcher: CollectingDispatcher, tracker: Tracker, target: str, open_op: str | None
+) -> List[EventType]:
+    """A YES for a confirmation that is not the open one: nothing executes, and the customer hears why."""
+    user = customer(tracker)
+    status = await call(banking().operation_status, user, target)
+    if status in ("executed", "executing"):
+        utter_already_done(dispatcher, await call(banking().executed_receipt, user, target))
+        return []
+    if open_op is not None:  # a tap on an older confirmation while a newer one waits: show the open one
+        operation = await call(banking().pending_operation, user, open_op)
+        if operation is not None:
+            dispatcher.utter_message(response="utter_yes_for_another_confirmation")
+            return ask_for_yes(dispatcher, operation)
+    if status == "pending":  # the conversation moved on since it was shown
+        with contextlib.suppress(errors.BankingError):
+            await call(banking().cancel, user, target, "closed")
+        dispatcher.utter_message(response="utter_confirmation_closed")
+    elif status == "expired":
+        dispatcher.utter_message(response="utter_confirmation_expired")
+    elif status in ("cancelled", "superseded", "refused"):
+        dispatcher.utter_message(response="utter_confirmation_not_open")
+    else:
+        dispatcher.utter_message(response="utter_nothing_pending")
+    return [SlotSet("pending_op_id", None)] if target == tracker.get_slot("pending_op_id") else []
+
+
+def utter_already_done(dispatcher: CollectingDispatcher, receipt: Any) -> None:
+    reference = getattr(receipt, "reference", None) if receipt else None
+    if reference:
+        dispatcher.utter_message(response="utter_already_done", reference=reference)
+    else:
+        dispatcher.utter_message(response="utter_already_handled")
+
+
+def utter_receipt(dispatcher: CollectingDispatcher, receipt: Any) -> None:
+    """The done message; for an unfreeze or a raise waiting out its cooling-off, when it takes effect."""
+    effective_at = getattr(receipt, "effective_at", None)
+    if effective_at is not None:
+        response = "utter_unfreeze_scheduled" if receipt.kind == "unfreeze" else "utter_limit_raise_scheduled"
+        dispatcher.utter_message(response=response, when=local_datetime(effective_at),
+                                 amount=format_naira(receipt.amount_kobo))
+        return
+    dispatcher.utter_message(response=DONE_RESPONSE[receipt.kind], **receipt_details(receipt))
 
 
 def receipt_details(receipt: Any) -> Dict[str, Any]:
@@ -205,7 +289,8 @@ def receipt_details(receipt: Any) -> Dict[str, Any]:
 
 
 class ActionCancelPending(Action):
-    """Runs on deny/cancel outside a form: drops the operation awaiting a YES."""
+    """Runs on deny/cancel outside a form: drops the operation awaiting a YES, or else a
+    scheduled unfreeze or limit raise (cancelling those only ever keeps money safer)."""
 
     def name(self) -> str:
         return "action_cancel_pending"
@@ -213,20 +298,39 @@ class ActionCancelPending(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        op_id = tracker.get_slot("pending_op_id")
-        if not op_id:
-            dispatcher.utter_message(response="utter_nothing_to_cancel")
+        user = customer(tracker)
+        pending = tracker.get_slot("pending_op_id")
+        ref = answered_ref(tracker)
+        if ref and ref != pending:  # a No tapped on an older confirmation leaves the current one alone
+            dispatcher.utter_message(response="utter_confirmation_not_open")
             return []
+        if not pending:
+            return await cancel_scheduled(dispatcher, user)
         try:
-            await call(banking().cancel, customer(tracker), op_id)
+            await call(banking().cancel, user, pending)
         except errors.AlreadyExecuted:
             dispatcher.utter_message(response="utter_already_handled")
             return [SlotSet("pending_op_id", None)]
         except errors.BankingError:
-            dispatcher.utter_message(response="utter_nothing_to_cancel")
-            return [SlotSet("pending_op_id", None)]
+            return [SlotSet("pending_op_id", None), *await cancel_scheduled(dispatcher, user)]
         dispatcher.utter_message(response="utter_cancelled")
         return [SlotSet("pending_op_id", None)]
+
+
+async def cancel_scheduled(dispatcher: CollectingDispatcher, user: str) -> List[EventType]:
+    try:
+        cancelled = await call(banking().cancel_scheduled_changes, user)
+    except errors.BankingError:
+        cancelled = []
+    if not cancelled:
+        dispatcher.utter_message(response="utter_nothing_to_cancel")
+        return []
+    for change in cancelled:
+        dispatcher.utter_message(
+            response="utter_unfreeze_cancelled" if change.kind == "unfreeze" else "utter_limit_raise_cancelled",
+            amount=format_naira(change.new_limit_kobo or 0),
+        )
+    return []
 
 
 class ActionCancelFlow(Action):
@@ -315,6 +419,10 @@ class ActionSetLimit(Action):
                     spent=format_naira(status.spent_today_kobo),
                     remaining=format_naira(status.remaining_kobo),
                 )
+                if status.scheduled_limit_kobo is not None and status.limit_changes_at is not None:
+                    dispatcher.utter_message(response="utter_limit_raise_scheduled",
+                                             amount=format_naira(status.scheduled_limit_kobo),
+                                             when=local_datetime(status.limit_changes_at))
                 return []
             operation = await call(banking().prepare_set_limit, user, parse_amount_kobo(str(amount)) or 0)
         except errors.InvalidAmount:
@@ -325,4 +433,5 @@ class ActionSetLimit(Action):
         except errors.BankingError as error:
             utter_refusal(dispatcher, error)
             return []
-        return ask_for_yes(dispatcher, operation, old_limit=format_naira(status.limit_kobo))
+        return ask_for_yes(dispatcher, operation, old_limit=format_naira(status.limit_kobo),
+                           raising=operation.amount_kobo > status.limit_kobo)

@@ -73,6 +73,14 @@ def local_time(moment: datetime) -> str:
     return moment.astimezone(LAGOS).strftime("%H:%M")
 
 
+def local_datetime(moment: datetime) -> str:
+    """A day and time as a Lagos customer reads it, e.g. 14:05 on Fri 4 Dec."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    local = moment.astimezone(LAGOS)
+    return f"{local:%H:%M} on {local:%a} {local.day} {local:%b}"
+
+
 def account_label(account_type: str | None) -> str:
     return (account_type or "").capitalize()
 
@@ -87,7 +95,9 @@ REFUSALS: Dict[type, str] = {
     errors.InvalidAmount: "utter_refuse_invalid_amount",
     errors.InvalidDetails: "utter_refuse_invalid_details",
     errors.NameEnquiryFailed: "utter_refuse_invalid_details",
+    errors.ConfirmationSuperseded: "utter_confirmation_not_open",  # before NothingPending, its parent
     errors.NothingPending: "utter_nothing_pending",
+    errors.ChangeAlreadyScheduled: "utter_refuse_change_already_scheduled",
     errors.ConfirmationExpired: "utter_confirmation_expired",
     errors.ProviderUnavailable: "utter_provider_unavailable",
     errors.OutcomeUnknown: "utter_outcome_unknown",  # before StorageError, its parent
@@ -112,6 +122,9 @@ def utter_refusal(
         details["available"] = format_naira(getattr(error, "available_kobo", 0) or 0)
         details["amount"] = format_naira(amount_kobo or 0)
         details["account"] = account_label(account) or "account"
+    change = getattr(error, "change", None)
+    if isinstance(error, errors.ChangeAlreadyScheduled) and change is not None:
+        details["when"] = local_datetime(change.effective_at)
     if isinstance(error, errors.LimitExceeded):
         details["remaining"] = format_naira(getattr(error, "remaining_kobo", 0) or 0)
         details["limit"] = format_naira(getattr(error, "limit_kobo", 0) or 0)

@@ -86,6 +86,32 @@ def make_tracker(
     )
 
 
+def reply_to_confirmation(
+    op_id: str | None,
+    text: str = "yes",
+    intent: str = "affirm",
+    entities: list[dict[str, Any]] | None = None,
+    *,
+    turns_between: tuple[tuple[str, str], ...] = (),
+    sender: str = SENDER,
+) -> Tracker:
+    """The customer's answer to the confirmation of ``op_id``, as the tracker shows it: the request,
+    the confirmation (the prepare action's ``pending_op_id``), then any ``turns_between`` (text,
+    intent) the customer sent first, then this message."""
+    events: list[dict[str, Any]] = [
+        {"event": "user", "text": "(the request)", "parse_data": {"intent": {"name": "transfer_money"}}},
+        {"event": "action", "name": "action_prepare_transfer"},
+        {"event": "slot", "name": "pending_op_id", "value": op_id},
+        {"event": "bot", "text": "Please confirm"},
+        {"event": "action", "name": "action_listen"},
+    ]
+    for said, meant in turns_between:
+        events += [{"event": "user", "text": said, "parse_data": {"intent": {"name": meant}}},
+                   {"event": "bot", "text": "(a reply)"}, {"event": "action", "name": "action_listen"}]
+    events.append({"event": "user", "text": text, "parse_data": {"intent": {"name": intent}}})
+    return make_tracker(text, intent, entities, slots={"pending_op_id": op_id}, sender=sender, events=events)
+
+
 def entity(name: str, value: str, text: str = "", surface: str | None = None) -> dict[str, Any]:
     """An entity as the NLU pipeline hands it over (with offsets when `text` holds it)."""
     found: dict[str, Any] = {"entity": name, "value": value}

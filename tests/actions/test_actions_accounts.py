@@ -13,7 +13,7 @@ from actions.accounts import (
 from actions.payments import ActionConfirmPending, ActionPrepareTransfer
 from actions.support import ActionConnectBank, ActionHumanHandoff, ValidatePredefinedSlots
 from banking.money import format_naira
-from tests.shared_fakes import DOMAIN, entity, make_tracker, run
+from tests.shared_fakes import DOMAIN, entity, make_tracker, reply_to_confirmation, run
 
 
 async def test_balances_of_both_accounts_with_masked_numbers(connected):
@@ -96,7 +96,7 @@ async def test_receipt_of_the_latest_transfer(connected):
         make_tracker(slots={"amount": "2000", "source_account": "checking", "destination_account": "savings"}),
     )
     done = await run(
-        ActionConfirmPending(), make_tracker("yes", "affirm", slots={"pending_op_id": prepared.slot("pending_op_id")})
+        ActionConfirmPending(), reply_to_confirmation(prepared.slot("pending_op_id"))
     )
     reference = done.messages[0]["reference"]
 

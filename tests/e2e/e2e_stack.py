@@ -34,6 +34,7 @@ import atexit
 import contextlib
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -316,6 +317,17 @@ class Outbox:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+YES_BUTTON = re.compile(r'/affirm\{"op_ref":"[0-9a-f]{32}"\}')
+
+
+def yes_no(message: GraphCall) -> tuple[str, str]:
+    """The ids of a confirmation's Yes and No buttons: each names the operation it answers."""
+    (yes, yes_title), (no, no_title) = message.buttons
+    assert (yes_title, no_title) == ("Yes", "No") and YES_BUTTON.fullmatch(yes), message.buttons
+    assert no == yes.replace("/affirm", "/deny", 1), message.buttons
+    return yes, no
 
 
 def describe(calls: list[GraphCall]) -> str:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from e2e_stack import Chat, bot_stack, describe, has, tap, text, types
+from e2e_stack import Chat, bot_stack, describe, has, tap, text, types, yes_no
 
 from assistant_llm.config import DEFAULT_TRANSCRIPTION_MODEL as WHISPER
 from assistant_llm.fake_groq import (
@@ -39,7 +39,6 @@ pytestmark = pytest.mark.e2e
 USER = "2348000000001"
 GTBANK = '/inform{"bank":"GTBank"}'
 CHECKING = '/inform{"account_type":"checking"}'
-YES = "/affirm"
 # Below the FallbackClassifier's threshold for the trained model (top intent about 0.4):
 # the NLU cannot tell what the customer wants, so the model is asked.
 UNCLEAR = "Tunde is waiting for his own 5k"
@@ -95,7 +94,7 @@ async def test_the_model_helps_but_only_the_customers_yes_moves_money(groq: Fake
         _, calls = await chat.say(text("gtbank"), has("button", "confirm"))
         confirmation = calls[-1]
         assert "*₦5,000*" in confirmation.text and "*Checking*" in confirmation.text, confirmation.text
-        assert confirmation.buttons == [(YES, "Yes"), ("/deny", "No")]
+        yes_id, _ = yes_no(confirmation)
 
         # A voice note Whisper was unsure of: the customer hears what was understood, and an
         # unclear "yes" is not taken as the YES.
@@ -103,12 +102,12 @@ async def test_the_model_helps_but_only_the_customers_yes_moves_money(groq: Fake
         _, calls = await chat.say({"type": "voice"}, has("button", "voice note"))
         assert types(calls) == ["text", "button"], describe(calls)
         assert "I heard: “yes”" in calls[0].text, calls[0].text
-        assert "nothing has moved" in calls[1].text and calls[1].buttons == [(YES, "Yes"), ("/deny", "No")]
+        assert "nothing has moved" in calls[1].text and yes_no(calls[1])[0] == yes_id
         assert [upload["model"] for upload in groq.uploads] == [WHISPER]
         assert "₦45,320.50" in await balances(chat)
 
         # Only the customer's YES moves the money, once.
-        _, calls = await chat.say(tap("button_reply", confirmation, YES), has("text", "Sent!"))
+        _, calls = await chat.say(tap("button_reply", confirmation, yes_id), has("text", "Sent!"))
         assert "Checking balance: ₦40,320.50" in calls[0].text, calls[0].text
 
         # The model never saw the phone number or the account number.

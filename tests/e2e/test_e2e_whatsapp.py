@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from e2e_stack import QUIET, Chat, bot_stack, describe, has, tap, text, types
+from e2e_stack import QUIET, Chat, bot_stack, describe, has, tap, text, types, yes_no
 
 from banking.sandbox import SandboxProvider
 from sandbox.fake_meta import ChatMessage
@@ -31,7 +31,6 @@ DUPLICATE_LOG = "Duplicate WhatsApp message"
 MENU = [("/check_balance", "Check balance"), ("/transfer_money", "Send money"), ("/help", "More options")]
 GTBANK = '/inform{"bank":"GTBank"}'
 CHECKING = '/inform{"account_type":"checking"}'
-YES = "/affirm"
 
 
 def expiry_times(before: float, after: float, ttl_seconds: int = 300) -> set[str]:
@@ -99,10 +98,10 @@ async def test_a_customer_connects_a_bank_and_sends_money_once_over_whatsapp() -
         assert f"{holder}, GTBank ******6789" in confirmation.text, confirmation.text
         expiry = re.search(r"expires at (\d{2}:\d{2}) \(5 min\)", confirmation.text)
         assert expiry and expiry.group(1) in expiry_times(before, after), confirmation.text
-        assert confirmation.buttons == [(YES, "Yes"), ("/deny", "No")]
+        yes_id, _ = yes_no(confirmation)
 
         # Yes tapped: the money moves once, and the new Checking balance is shown.
-        yes, calls = await chat.say(tap("button_reply", confirmation, YES), has("text", "Sent!"))
+        yes, calls = await chat.say(tap("button_reply", confirmation, yes_id), has("text", "Sent!"))
         user_messages.append(yes)
         assert types(calls) == ["text"], describe(calls)
         done = calls[0].text
@@ -124,7 +123,7 @@ async def test_a_customer_connects_a_bank_and_sends_money_once_over_whatsapp() -
         assert len(stack.sandbox.read_receipts) == receipts  # not even marked read again
 
         # A new tap on Yes (a new message): "already done", and nothing moves.
-        again, calls = await chat.say(tap("button_reply", confirmation, YES), has("text", "already"))
+        again, calls = await chat.say(tap("button_reply", confirmation, yes_id), has("text", "already"))
         user_messages.append(again)
         assert types(calls) == ["text"], describe(calls)
         assert f"already completed (Ref: {reference.group(1)})" in calls[0].text, calls[0].text
