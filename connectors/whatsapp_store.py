@@ -4,8 +4,12 @@
                       so a second insert of a retried or concurrent delivery fails with
                       DuplicateKeyError; a TTL index on ``received_at`` keeps ids 7 days.
 ``whatsapp_statuses`` one document per (message id, status): sent, delivered, read,
-                      failed (with Meta's error code and title); the recipient is stored
-                      only as its ``user_key`` hash.
+                      failed (with Meta's numeric error code, and its title sealed with
+                      banking.crypto under ``field_context(collection, _id, "error_title")``,
+                      so scripts/reencrypt.py re-seals it after a key rotation); the
+                      recipient is stored only as its ``user_key`` hash.
+
+Nothing else is kept: no phone number, no profile name, no message text, no wamid.
 
 pymongo blocks, so every call runs in the loop's default executor; a slow database
 must not stall other customers' conversations.
@@ -23,6 +27,7 @@ from typing import Any, TypeVar
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from banking.crypto import Keyring, field_context
 from banking.identity import keyed_hash, user_key
 from connectors.whatsapp_inbound import InboundMessage, StatusUpdate
 
@@ -43,10 +48,13 @@ def _utcnow() -> datetime:
 class WhatsAppStore:
     """Deduplication and status records over a pymongo (or mongomock) database."""
 
-    def __init__(self, database: Any, salt: str, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, database: Any, salt: str, clock: Callable[[], datetime] = _utcnow,
+                 keyring: Keyring | None = None) -> None:
+        """``keyring`` seals Meta's error texts; by default ENCRYPTION_KEY (and ENCRYPTION_OLD_KEYS)."""
         self._db = database
         self._salt = salt
         self._clock = clock
+        self._keyring = keyring or Keyring.from_env()
         self._recent: OrderedDict[str, None] = OrderedDict()
 
     def message_key(self, message_id: str) -> str:
@@ -109,18 +117,28 @@ class WhatsAppStore:
 
     def _record_status(self, status: StatusUpdate) -> None:
         first_error = status.errors[0] if status.errors else None
+        message_id = self.message_key(status.message_id)
+        document_id = f"{message_id}:{status.status}"
+        title = first_error.title if first_error else None
         document = {
-            "message_id": self.message_key(status.message_id),
+            "message_id": message_id,
             "status": status.status,
             "at": datetime.fromtimestamp(status.timestamp, timezone.utc) if status.timestamp is not None else None,
             "recipient": user_key(status.recipient, self._salt) if status.recipient else None,
             "error_code": first_error.code if first_error else None,
-            "error_title": first_error.title if first_error else None,
+            # Meta's texts may quote the message or the customer: sealed like everything else at rest
+            "error_title": self._keyring.encrypt_text(title, field_context(STATUS_COLLECTION, document_id,
+                                                                           "error_title")) if title else None,
             "recorded_at": self._clock(),
         }
-        self._db[STATUS_COLLECTION].update_one(
-            {"_id": f"{document['message_id']}:{status.status}"}, {"$setOnInsert": document}, upsert=True
-        )
+        self._db[STATUS_COLLECTION].update_one({"_id": document_id}, {"$setOnInsert": document}, upsert=True)
+
+    def error_title(self, document: dict[str, Any]) -> str | None:
+        """Meta's error title of a stored status, opened (None when it had none)."""
+        sealed = document.get("error_title")
+        if not sealed:
+            return None
+        return self._keyring.decrypt_text(sealed, field_context(STATUS_COLLECTION, document["_id"], "error_title"))
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, partial(function, *args))
