@@ -9,6 +9,12 @@ Meta never has to fetch from us. Only if that upload fails does it send the URL
 itself, which the channel answers at ``/webhooks/whatsapp/charts/<name>``; any
 other image URL is sent by link as it is. Files older than an hour are deleted.
 
+The directory is private to the user both processes run as: made with mode 0700
+when missing; one that is a symbolic link, belongs to another user, is open to
+group or others, or sits in a parent others can rename things in (writable by
+group or others without the sticky bit, unlike /tmp) is refused with
+``UnsafeChartDirectory``, by the writer and the reader alike. Each PNG is 0600.
+
     CHART_DIR       where PNGs are written and read (default: <tmp>/whatsapp-banking-charts)
     CHART_BASE_URL  the public URL of the channel's chart route, e.g.
                     https://bot.example.ng/webhooks/whatsapp/charts; unset: no charts
@@ -21,8 +27,10 @@ The PNG carries category names and naira amounts only: no names, no account numb
 from __future__ import annotations
 
 import io
+import logging
 import os
 import secrets
+import stat
 import tempfile
 import threading
 import time
@@ -31,7 +39,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from banking.errors import ConfigError
 from banking.money import format_naira
+
+logger = logging.getLogger(__name__)
 
 KEEP_SECONDS = 3600
 MAX_SLICES = 6
@@ -39,6 +50,44 @@ _COLOURS = ("#0B6E4F", "#08A045", "#6BBF59", "#F2C14E", "#F78154", "#5D8BF4", "#
 _TITLES = {"english": "Your spending {period}", "pidgin": "How you spend money {period}"}
 _OTHER = {"english": "other", "pidgin": "others"}
 _render_lock = threading.Lock()  # matplotlib's font cache and state are not thread-safe
+
+
+class UnsafeChartDirectory(ConfigError):
+    """CHART_DIR is not private to this user; the message says why and what to do."""
+
+
+def private_directory(path: Path, *, create: bool = True) -> Path:
+    """``path`` once it is known to be a directory only this user can use; made 0700 if missing.
+
+    Charts show a customer's spending, and the channel sends whatever PNG it finds
+    there, so nobody else may read, list, add or swap files in it. Raises
+    UnsafeChartDirectory for a directory that fails that, FileNotFoundError when it is
+    missing and ``create`` is false, and OSError when it cannot be made.
+    """
+    parent = path.parent
+    if create:
+        os.makedirs(parent, mode=0o700, exist_ok=True)  # only a parent we make here; an existing one is checked
+        try:
+            os.mkdir(path, 0o700)  # the umask can only take bits away; the check below sees the result
+        except FileExistsError:
+            pass  # someone's: checked like any other
+    where = f"CHART_DIR {str(path)!r}"
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeChartDirectory(f"{where} is a symbolic link; point CHART_DIR at the real directory")
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeChartDirectory(f"{where} is not a directory")
+    if info.st_uid != os.geteuid():
+        raise UnsafeChartDirectory(f"{where} belongs to another user (uid {info.st_uid}); use a directory of "
+                                   "your own, e.g. mktemp -d")
+    if info.st_mode & 0o077:
+        raise UnsafeChartDirectory(f"{where} is open to group or others (mode {stat.S_IMODE(info.st_mode):04o}); "
+                                   "chmod 700 it or use a fresh one")
+    parent_mode = os.stat(parent).st_mode
+    if parent_mode & 0o022 and not parent_mode & stat.S_ISVTX:
+        raise UnsafeChartDirectory(f"{where} is in a directory others can write to without the sticky bit, "
+                                   "so they could swap it; use a parent only you can write to")
+    return path
 
 
 def render_category_chart(by_category: Sequence[tuple[str, int]], period_label: str,
@@ -94,16 +143,31 @@ class ChartStore:
         base_url = environ.get("CHART_BASE_URL", "").strip().rstrip("/") or None
         return cls(Path(directory), base_url)
 
+    def prepare(self) -> None:
+        """At start-up, when charts are on: make or check the directory, so a bad CHART_DIR stops the start."""
+        if self.enabled:
+            private_directory(self.directory)
+
     def save(self, png: bytes, now: float | None = None) -> str:
-        """Store the PNG under a random name; the URL to send (requires ``base_url``)."""
+        """Store the PNG (0600) under a random name; the URL to send (requires ``base_url``).
+
+        Raises UnsafeChartDirectory (a ConfigError) when the directory is not private.
+        """
         if not self.base_url:
             raise RuntimeError("CHART_BASE_URL is not set")
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            private_directory(self.directory)
+        except UnsafeChartDirectory as error:
+            logger.error("Spending chart not written: %s", error)
+            raise
         self.prune(now)
         name = f"{secrets.token_urlsafe(18)}.png"
         target = self.directory / name
         partial = target.with_suffix(".part")
-        partial.write_bytes(png)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            os.fchmod(file.fileno(), 0o600)  # whatever the umask took away or left
+            file.write(png)
         partial.replace(target)  # the channel never sees half a file
         return f"{self.base_url}/{name}"
 

@@ -6,7 +6,8 @@ on the same machine and reads the file back: it uploads it to the Graph API and 
 the image by media id, so Meta never has to reach us; if the upload fails it sends the
 link, which the channel answers at ``/webhooks/whatsapp/charts/<name>``. Only names
 shaped like the store's are ever looked up, so no other file can be named; chart names
-are capabilities and are not logged.
+are capabilities and are not logged. Nothing is read from a CHART_DIR that is not
+private to this user (``assistant_llm.charts.private_directory``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import logging
 import re
 
-from assistant_llm.charts import ChartStore
+from assistant_llm.charts import ChartStore, UnsafeChartDirectory, private_directory
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +46,14 @@ def load_chart(store: ChartStore, name: str) -> bytes | None:
         return None
     path = store.directory / name
     try:
+        private_directory(store.directory, create=False)
         if path.is_symlink() or not path.is_file():
             return None
         return path.read_bytes()
-    except FileNotFoundError:  # pruned between the check and the read
+    except UnsafeChartDirectory as error:
+        logger.error("Spending chart not read: %s", error)
+        return None
+    except FileNotFoundError:  # no directory yet, or pruned between the check and the read
         return None
     except OSError as exc:
         logger.warning("A spending chart could not be read (%s)", type(exc).__name__)

@@ -253,6 +253,26 @@ async def test_anything_but_an_existing_chart_is_404(
     assert not headers.get("Content-Type", "").startswith("image/")
 
 
+@pytest.mark.parametrize("spoiled", ["open to the group", "reached through a symbolic link"])
+async def test_nothing_is_read_from_a_chart_directory_that_is_not_private(
+    spoiled: str, server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi, charts: ChartStore,
+    chart_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    if spoiled == "open to the group":
+        charts.directory.chmod(0o750)
+    else:  # the same files, but CHART_DIR is a link to where they are
+        charts.directory.rename(tmp_path / "real")
+        charts.directory.symlink_to(tmp_path / "real", target_is_directory=True)
+
+    status, _, body = await get(server, chart_url.rsplit("/", 1)[-1])
+    assert status == 404 and not body.startswith(b"\x89PNG")
+    await bot_says(server, agent, {"image": chart_url})
+    assert graph.uploads == []  # not sent to Meta either
+    (image,) = graph.delivered()
+    assert image["image"] == {"link": chart_url}  # whose link now answers 404
+    assert "Spending chart not read: CHART_DIR" in caplog.text
+
+
 # -- against the sandbox, a stricter Meta ----------------------------------------------------
 
 
