@@ -14,6 +14,12 @@ What counts as an amount: a number with a naira mark (₦, N, NGN, naira) or a s
 month name or "in". A figure is read with the precision it was written in ("₦12,345"
 within 50 kobo, "₦64k" within ₦500), never looser than 1%.
 
+Numbers written in words count the same ("forty thousand naira", "one point five
+million", "twenty-five thousand"): text2num's ``find_numbers`` reads them, so an
+invented figure cannot pass by being spelled out. "Forty thousand" is read like
+"40 thousand" (within ₦400 here, 1%); ordinals ("third") and vague plurals
+("thousands of naira") are not figures.
+
 Pure functions over integer kobo: each figure is checked with binary searches over
 the sorted tool amounts, O(n log n) per figure.
 """
@@ -26,6 +32,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+
+from text_to_num import find_numbers
 
 from banking.money import format_naira
 
@@ -46,6 +54,12 @@ _FIGURE = re.compile(
 )
 _SMALL = Decimal(100)
 _HUNDRED = Decimal(100)
+_WORD_TOKEN = re.compile(r"[^\W\d_]+|\d+|[^\w\s]")  # words, digit runs and punctuation, as text2num reads them
+_WORD_SCALES = {"thousand": Decimal(1_000), "million": Decimal(1_000_000), "billion": Decimal(1_000_000_000)}
+_VAGUE = frozenset({"hundreds", "thousands", "millions", "billions"})
+_WORD_MARK_BEFORE = re.compile(r"(?:₦|\bNGN)\s?$", re.IGNORECASE)
+_WORD_MARK_AFTER = re.compile(r"(?P<suffix>\s?(?:naira|ngn)\b)?(?P<percent>\s?(?:%|percent\b|per\s?cent\b))?",
+                              re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,7 @@ class Figure:
     start: int
     end: int
     naira_marked: bool
+    in_words: bool = False
 
 
 @dataclass
@@ -93,9 +108,11 @@ class GroundingResult:
 
 
 def extract_figures(text: str) -> list[Figure]:
-    """Amounts and percentages stated in ``text`` (see the module docstring for what counts)."""
+    """Amounts and percentages stated in ``text``, in digits or in words (see the module docstring)."""
     figures: list[Figure] = []
+    read: list[tuple[int, int]] = []  # what the digit reading took, "million" of "1.5 million" included
     for match in _FIGURE.finditer(text):
+        read.append((match.start(), match.end()))
         number, scale = match.group("number"), (match.group("scale") or "").lower()
         prefix, suffix, percent = match.group("prefix"), match.group("suffix"), match.group("percent")
         start, end = match.start("number"), match.end()
@@ -109,18 +126,86 @@ def extract_figures(text: str) -> list[Figure]:
         multiplier = _SCALES.get(scale, Decimal(1))
         value = base * multiplier
         unit = Decimal(1).scaleb(-decimals) * multiplier
-        if percent:
-            figures.append(Figure(value, unit / 2 + Decimal("0.01"), True, start, end, False))
+        if not percent and not (prefix or suffix) and not scale and (
+                value < _SMALL or _is_year(text, match.start("number"), number, value)):
             continue
-        marked = bool(prefix or suffix)
-        if not marked and not scale and (value < _SMALL or _is_year(text, match.start("number"), number, value)):
-            continue
-        if prefix:
+        if prefix and not percent:
             start = match.start("prefix")
-        # "₦1.2m" is read as written (±₦50,000), but never looser than 1% of the amount
-        tolerance = max(min(unit / 2, value / 100), Decimal("0.01")) if unit > 1 else max(unit / 2, Decimal("0.01"))
-        figures.append(Figure(value, tolerance + Decimal("0.001"), False, start, end, marked))
+        figures.append(_figure(value, unit, bool(percent), bool(prefix or suffix), start, end))
+    figures += _figures_in_words(text, read)
+    return sorted(figures, key=lambda figure: figure.start)
+
+
+class _Word:
+    """One token of the answer for text2num; what the digit reading took is no part of a number."""
+
+    __slots__ = ("word", "start", "end", "taken")
+
+    def __init__(self, word: str, start: int, end: int, taken: bool) -> None:
+        self.word, self.start, self.end, self.taken = word, start, end, taken
+
+    def text(self) -> str:
+        return self.word
+
+    def nt_separated(self, previous: _Word) -> bool:
+        return False
+
+    def not_a_number_part(self) -> bool:
+        return self.taken
+
+
+def _figures_in_words(text: str, read: Sequence[tuple[int, int]]) -> list[Figure]:
+    """Numbers written in words ("forty thousand naira"), read by text2num, with their marks and precision."""
+    words = [_Word(m.group(), m.start(), m.end(), m.group().isdigit() or any(a <= m.start() < b for a, b in read))
+             for m in _WORD_TOKEN.finditer(text)]
+    if all(word.taken for word in words):
+        return []
+    occurrences = find_numbers(words, "en")
+    figures: list[Figure] = []
+    skip_next = False
+    for index, occurrence in enumerate(occurrences):
+        if skip_next or occurrence.is_ordinal:
+            skip_next = False
+            continue
+        first, last = words[occurrence.start], words[occurrence.end - 1]
+        if occurrence.end - occurrence.start == 1 and first.word.lower() in _VAGUE:
+            continue
+        try:
+            value = abs(Decimal(occurrence.text))
+        except InvalidOperation:
+            continue
+        decimals = len(occurrence.text.split(".", 1)[1]) if "." in occurrence.text else 0
+        scale = _WORD_SCALES.get(last.word.lower(), Decimal(1)) if not decimals else Decimal(1)
+        following = occurrences[index + 1] if index + 1 < len(occurrences) else None
+        if (decimals and following is not None and following.start == occurrence.end
+                and following.end == following.start + 1 and words[following.start].word.lower() in _WORD_SCALES):
+            # text2num reads "one point five million" as 1.5 and then a million
+            scale = _WORD_SCALES[words[following.start].word.lower()]
+            value *= scale
+            last = words[following.start]
+            skip_next = True
+        unit = Decimal(1).scaleb(-decimals) * scale
+        marks = _WORD_MARK_AFTER.match(text, last.end)
+        percent = bool(marks.group("percent"))
+        prefixed = _WORD_MARK_BEFORE.search(text, 0, first.start) is not None
+        marked = prefixed or bool(marks.group("suffix"))
+        if not percent and not marked and (value < _SMALL or _is_year(text, first.start, occurrence.text, value)):
+            continue
+        start = first.start
+        if prefixed and not percent:
+            start = _WORD_MARK_BEFORE.search(text, 0, first.start).start()
+        figures.append(_figure(value, unit, percent, marked, start, marks.end(), in_words=True))
     return figures
+
+
+def _figure(value: Decimal, unit: Decimal, percent: bool, marked: bool, start: int, end: int,
+            in_words: bool = False) -> Figure:
+    """A figure with the tolerance its writing implies: half its last written unit, never looser than 1%."""
+    if percent:
+        return Figure(value, unit / 2 + Decimal("0.01"), True, start, end, False, in_words)
+    # "₦1.2m" is read as written (±₦50,000), but never looser than 1% of the amount
+    tolerance = max(min(unit / 2, value / 100), Decimal("0.01")) if unit > 1 else max(unit / 2, Decimal("0.01"))
+    return Figure(value, tolerance + Decimal("0.001"), False, start, end, marked, in_words)
 
 
 def check(answer: str, evidence: Evidence | Iterable[Decimal | int | float]) -> GroundingResult:
@@ -150,8 +235,8 @@ def naira_formatted(answer: str) -> str:
     last = 0
     for figure in extract_figures(answer):
         segment = answer[figure.start:figure.end]
-        if figure.is_percent or not figure.naira_marked or re.search(r"[kmb]|thousand|million|billion", segment,
-                                                                      re.IGNORECASE):
+        if figure.is_percent or not figure.naira_marked or figure.in_words or re.search(
+                r"[kmb]|thousand|million|billion", segment, re.IGNORECASE):
             continue
         kobo = int((figure.value * 100).to_integral_value())
         pieces.append(answer[last:figure.start])

@@ -124,6 +124,8 @@ async def test_a_general_question_gets_a_brief_answer(groq, llm):
     json_answer({"action": "answer", "answer": "Please send your PIN so I can help."}),
     json_answer({"action": "answer", "answer": "Visit https://bank-help.example to fix it."}),
     json_answer({"action": "answer", "answer": "Your balance is ₦1,000,000."}),
+    json_answer({"action": "answer", "answer": "Your balance is one million naira."}),
+    json_answer({"action": "answer", "answer": "Your account holds about two hundred and fifty thousand."}),
     json_answer({"action": "menu"}),
     json_answer({"action": "dance"}),
     json_answer(["transfer_money"]),

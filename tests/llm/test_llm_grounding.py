@@ -27,6 +27,16 @@ EVIDENCE.add_change(Decimal("142450.5"), Decimal(121550))  # transport against t
         "You spent N63000 on bills in March 2025, 150 payments in all.",
         "Money in was 780,000 naira.",
         "No figures here, just keep an eye on rides.",
+        # the same figures in words
+        "You spent about one hundred and forty two thousand naira on transport.",  # ±₦500, like "142 thousand"
+        "Savings got seventy-eight thousand naira and bills sixty three thousand.",
+        "Money in was seven hundred and eighty thousand naira, money out four hundred and eighteen thousand.",
+        "Transport was thirty four percent of your spending, up seventeen per cent.",
+        "You made one hundred and fifty payments, twelve of them to Uber.",
+        "Food came to sixty-three thousand nine hundred and fifty-one naira fifty kobo.",
+        "About zero point seven eight million came in.",
+        "Your third payment this month was the first since two thousand and twenty four.",  # ordinals, a year
+        "You spend thousands of naira on rides every week.",  # vague, not a figure
     ],
 )
 def test_answers_built_from_tool_figures_are_grounded(answer):
@@ -46,6 +56,15 @@ def test_answers_built_from_tool_figures_are_grounded(answer):
         "You spent 99,999 on food.",  # unmarked but large
         "You spent ₦142,450.75 on transport.",  # written to the kobo, so it must match to the kobo
         "Food was about ₦64k and shopping ₦3.5m.",
+        # invented figures in words are invented all the same
+        "You spent forty thousand naira on food.",
+        "You could save twenty five thousand a month on rides.",
+        "Your balance is one point five million naira.",
+        "Ten million naira is waiting in your savings.",
+        "Transport was fifty percent of your spending.",
+        "You made one hundred and fifty one payments.",
+        "You spent ₦142,450.50 on transport and forty-five thousand on food.",  # one honest, one not
+        "You spent one hundred and forty two thousand four hundred naira on transport.",  # to the naira: ₦50 off
     ],
 )
 def test_invented_figures_are_caught(answer):
@@ -82,3 +101,18 @@ def test_a_figure_may_be_twice_an_amount_only_if_it_was_returned_twice():
 def test_no_evidence_means_no_figure_passes():
     assert not check("You spent ₦1,000.", []).grounded
     assert check("You have not spent much.", []).grounded
+
+
+def test_figures_in_words_are_read_with_their_precision_and_kept_as_written():
+    [forty, one_and_half, exact, share] = extract_figures(
+        "forty thousand naira, one point five million, one hundred and two naira and fifty percent")
+    assert (forty.value, forty.tolerance, forty.naira_marked, forty.in_words) == (40000, Decimal("400.001"), True, True)
+    assert one_and_half.value == 1_500_000 and one_and_half.tolerance == Decimal("15000.001")  # 1%, not ±50,000
+    assert exact.value == 102 and exact.tolerance < 1
+    assert share.is_percent and share.value == 50
+    assert naira_formatted("You spent forty thousand naira and N500.") == "You spent forty thousand naira and ₦500."
+
+
+def test_digits_and_words_in_one_answer_are_each_read_once():
+    figures = extract_figures("₦1.5 million and forty thousand naira, then 40 thousand")
+    assert [(f.value, f.in_words) for f in figures] == [(1_500_000, False), (40_000, True), (40_000, False)]

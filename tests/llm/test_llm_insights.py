@@ -59,6 +59,23 @@ async def test_an_answer_with_an_invented_figure_is_refused(groq, llm, service, 
     assert llm.insights.stats.ungrounded == 1
 
 
+async def test_an_invented_figure_in_words_is_refused_like_one_in_digits(groq, llm, service, customer):
+    groq.queue(
+        tool_calls(("spending_by_category", {"period": "last month"})),
+        answer("You spent about fifty-two thousand naira on transport last month."),
+    )
+    with pytest.raises(Ungrounded):
+        await ask(llm, service, customer)
+
+
+async def test_an_honest_figure_in_words_gets_through_as_written(groq, llm, service, customer):
+    kobo = transport_last_month(service, customer)
+    assert abs(kobo - 3_400_000) <= 34_000  # "thirty-four thousand" is read within 1%
+    text = "You spent about thirty-four thousand naira on transport last month."
+    groq.queue(tool_calls(("spending_by_category", {"period": "last month"})), answer(text))
+    assert (await ask(llm, service, customer)).text == text
+
+
 async def test_a_figure_without_any_tool_call_is_refused(groq, llm, service, customer):
     groq.queue(answer("You spent ₦52,000 on transport last month."))
     with pytest.raises(Ungrounded):
@@ -202,6 +219,16 @@ async def test_the_action_falls_back_to_the_summary_when_the_answer_is_ungrounde
     assert outcome.responses == ["utter_spending_summary"]
     assert outcome.messages[0]["total_out"] == format_naira(
         service.spending_summary(customer, "last month").total_debit_kobo)
+
+
+async def test_the_action_falls_back_to_the_summary_when_a_figure_in_words_is_invented(groq, llm, service,
+                                                                                          customer):
+    groq.queue(tool_calls(("spending_by_category", {"period": "last month"})),
+               answer("You spent nine hundred and ninety-nine thousand naira on transport last month."))
+    outcome = await run(ActionSpendingSummary(), make_tracker(
+        QUESTION, "spending_insights", [{"entity": "time_period", "value": "last month"}]))
+    assert outcome.responses == ["utter_spending_summary"]
+    assert "nine hundred" not in json.dumps(outcome.messages)
 
 
 async def test_without_a_key_the_action_is_the_deterministic_summary(groq, offline, service, customer):
