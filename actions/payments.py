@@ -308,22 +308,24 @@ class ActionCancelPending(Action):
             return await cancel_scheduled(dispatcher, user)
         try:
             await call(banking().cancel, user, pending)
-        except errors.AlreadyExecuted:
-            dispatcher.utter_message(response="utter_already_handled")
-            return [SlotSet("pending_op_id", None)]
+        except errors.AlreadyExecuted:  # too late for that one; a change it scheduled can still be stopped
+            return [SlotSet("pending_op_id", None), *await cancel_scheduled(dispatcher, user, "utter_already_handled")]
         except errors.BankingError:
             return [SlotSet("pending_op_id", None), *await cancel_scheduled(dispatcher, user)]
         dispatcher.utter_message(response="utter_cancelled")
         return [SlotSet("pending_op_id", None)]
 
 
-async def cancel_scheduled(dispatcher: CollectingDispatcher, user: str) -> List[EventType]:
+async def cancel_scheduled(
+    dispatcher: CollectingDispatcher, user: str, nothing_response: str = "utter_nothing_to_cancel"
+) -> List[EventType]:
+    """Stops a scheduled unfreeze or limit raise; ``nothing_response`` when there is none."""
     try:
         cancelled = await call(banking().cancel_scheduled_changes, user)
     except errors.BankingError:
         cancelled = []
     if not cancelled:
-        dispatcher.utter_message(response="utter_nothing_to_cancel")
+        dispatcher.utter_message(response=nothing_response)
         return []
     for change in cancelled:
         dispatcher.utter_message(

@@ -46,7 +46,7 @@ from banking.errors import ConfigError
 __all__ = [
     "CryptoError", "Keyring", "MalformedCiphertext", "TamperedData", "UnknownKey", "field_context",
     "is_sealed", "key_id", "parse_key", "production_secret_problems", "require_production_secrets",
-    "sealed_fields", "sealed_kid", "secret_weakness",
+    "require_user_id_salt", "sealed_fields", "sealed_kid", "secret_weakness",
 ]
 
 logger = logging.getLogger(__name__)
@@ -265,12 +265,36 @@ def production_secret_problems(environ: Mapping[str, str] = os.environ) -> list[
 
 
 def require_production_secrets(environ: Mapping[str, str] = os.environ) -> None:
-    """With ENVIRONMENT=production, refuse to start unless every secret is present and real."""
-    if environment_from_env(environ) != "production":
+    """With ENVIRONMENT=production, refuse to start unless every secret is present and real.
+
+    In any environment, records that persist need a real salt (``require_user_id_salt``):
+    every start-up path calls this function, so that rule holds wherever something starts.
+    """
+    if environment_from_env(environ) == "production":
+        problems = production_secret_problems(environ)
+        if problems:
+            raise ConfigError("refusing to start in production: " + "; ".join(problems))
+    require_user_id_salt(environ)
+
+
+def require_user_id_salt(environ: Mapping[str, str] = os.environ, mongodb_uri: str | None = None) -> None:
+    """Refuse a missing or development USER_ID_SALT whenever records persist, in any environment.
+
+    Every record is keyed by ``user_key(phone, USER_ID_SALT)``: under the published
+    development salt anyone can hash a phone number and find its records, and a salt
+    set later would orphan them. Records persist when MONGODB_URI (or ``mongodb_uri``,
+    e.g. endpoints.yml's tracker store url) is set; in memory the development salt is
+    still accepted, with a warning where it is used. The URI is never quoted.
+    """
+    if not (mongodb_uri or environ.get("MONGODB_URI", "")).strip():
         return
-    problems = production_secret_problems(environ)
-    if problems:
-        raise ConfigError("refusing to start in production: " + "; ".join(problems))
+    salt = environ.get("USER_ID_SALT", "").strip()
+    if salt and salt != DEVELOPMENT_SALT:
+        return
+    state = "unset" if not salt else "the development salt"
+    raise ConfigError(f"refusing to start: USER_ID_SALT is {state}, but records are kept in MongoDB "
+                      "(MONGODB_URI); set USER_ID_SALT to a long random value (python -c 'import secrets; "
+                      "print(secrets.token_hex(32))') and keep it for as long as the data")
 
 
 # ------------------------------------------------------------------ helpers

@@ -41,7 +41,7 @@ from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from banking.config import Settings
-from banking.crypto import CryptoError, Keyring, field_context, require_production_secrets
+from banking.crypto import CryptoError, Keyring, field_context, require_production_secrets, require_user_id_salt
 from banking.errors import ConfigError
 from banking.identity import user_key
 from banking.store import DATABASE_NAME, SERVER_SELECTION_TIMEOUT_MS, in_memory_database
@@ -87,6 +87,8 @@ class EncryptedMongoTrackerStore(TrackerStore, SerializedTrackerAsText):
             settings = Settings.from_env(environ)
             require_production_secrets(environ)
             uri = host or settings.mongodb_uri
+            if database is None:
+                require_user_id_salt(environ, uri)  # endpoints.yml's url persists as much as MONGODB_URI
             if keyring is None and database is None and uri and not environ.get("ENCRYPTION_KEY", "").strip():
                 raise ConfigError("ENCRYPTION_KEY is unset but conversations go to a persistent MongoDB; a "
                                   "throwaway key would leave them unreadable after a restart. Set ENCRYPTION_KEY "
