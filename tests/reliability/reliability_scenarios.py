@@ -341,13 +341,19 @@ def _books_problems(service: BankingService, db: Any, users: list[str],
 
 def idempotency_core(transfers: int = 1000, users: int = 20, seed: int = 2, wave: int = 25) -> Outcome:
     """``transfers`` confirmed transfers, each YES delivered 2-5 times to ``confirm()`` (half of them
-    at the same instant from several threads, the rest replayed later), ``users`` customers per bank
-    database; then every ledger, balance, limit counter, status and audit record is checked."""
+    at the same instant from several threads, the rest replayed later, once the customer has moved on
+    to their next transfer), ``users`` customers per bank database; then every ledger, balance, limit
+    counter, status and audit record is checked.
+
+    A customer has one open confirmation at a time (a newer hold supersedes the older), so the
+    transfers go in rounds: in each, every customer of every database holds one transfer, the late
+    replays of the previous round arrive (each customer now has a newer transfer open, which they must
+    leave alone), and the round's YES are delivered in waves of ``wave`` transfers."""
     outcome = Outcome(f"idempotency (banking core): {transfers} transfers, replayed YES")
     started = time.perf_counter()
     rng = random.Random(seed)
     shards: list[_Shard] = []
-    plans: list[_Planned] = []
+    rounds: list[list[tuple[_Shard, str]]] = []  # who holds a transfer in each round
     for first in range(0, transfers, SHARD_SIZE):
         service = new_bank(limit_kobo=5_000_000 * 100)
         keys = [user_key(sender_number(first + index), SALT) for index in range(users)]
@@ -357,16 +363,19 @@ def idempotency_core(transfers: int = 1000, users: int = 20, seed: int = 2, wave
                        {key: {a.type: a.balance_kobo for a in service.balances(key)} for key in keys})
         shards.append(shard)
         for index in range(min(SHARD_SIZE, transfers - first)):
-            key = keys[index % users]
-            amount = rng.randint(100, 20_000)
-            if rng.random() < 0.6:
-                op = service.prepare_transfer(key, amount, "checking", account_number=payee(rng),
-                                              bank=rng.choice(["access", "opay", "kuda"]))
-            else:
-                source, target = rng.choice([("checking", "savings"), ("savings", "checking")])
-                op = service.prepare_transfer(key, amount, source, to_account_type=target)
-            plans.append(_Planned(shard, key, op.op_id, rng.randint(2, 5), rng.random() < 0.5))
-    rng.shuffle(plans)  # waves mix customers and databases
+            if index // users == len(rounds):
+                rounds.append([])
+            rounds[index // users].append((shard, keys[index % users]))
+
+    def hold(shard: _Shard, key: str) -> _Planned:
+        amount = rng.randint(100, 20_000)
+        if rng.random() < 0.6:
+            op = shard.service.prepare_transfer(key, amount, "checking", account_number=payee(rng),
+                                                bank=rng.choice(["access", "opay", "kuda"]))
+        else:
+            source, target = rng.choice([("checking", "savings"), ("savings", "checking")])
+            op = shard.service.prepare_transfer(key, amount, source, to_account_type=target)
+        return _Planned(shard, key, op.op_id, rng.randint(2, 5), rng.random() < 0.5)
 
     results: dict[str, list[Any]] = defaultdict(list)
     lock = threading.Lock()
@@ -381,30 +390,54 @@ def idempotency_core(transfers: int = 1000, users: int = 20, seed: int = 2, wave
         with lock:
             results[plan.op_id].append(result)
 
-    with tight_thread_switching():
-        for start in range(0, len(plans), wave):
-            batch = plans[start:start + wave]
-            threads = []
-            for plan in batch:
-                firsts = plan.copies if plan.concurrent else 1
-                barrier = threading.Barrier(firsts) if firsts > 1 else None
-                threads += [threading.Thread(target=deliver, args=(plan, barrier)) for _ in range(firsts)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            for plan in batch:  # the late replays: Meta or an impatient customer, after the fact
-                if not plan.concurrent:
-                    for _ in range(plan.copies - 1):
-                        deliver(plan, None)
+    def replay(plans: list[_Planned]) -> int:
+        """The late replays (Meta, or an impatient customer, after the fact); how many were sent."""
+        sent = 0
+        for plan in plans:
+            if not plan.concurrent:
+                for _ in range(plan.copies - 1):
+                    deliver(plan, None)
+                    sent += 1
+        return sent
 
-    doubles, problems = 0, []
+    plans: list[_Planned] = []
+    previous: list[_Planned] = []
+    most_open, untouched, replayed_after_next_hold = 0, 0, 0
+    with tight_thread_switching():
+        for customers in rounds:
+            rng.shuffle(customers)  # holds, and then waves, mix customers and databases
+            held = [hold(shard, key) for shard, key in customers]
+            plans += held
+            replayed_after_next_hold += replay(previous)
+            # Each customer now has exactly this round's transfer open, whatever the replays did.
+            for shard in shards:
+                open_ops = list(shard.db["operations"].find({"status": "pending"}, {"user": 1}))
+                most_open = max([most_open, *Counter(op["user"] for op in open_ops).values()])
+                expected = {plan.op_id for plan in held if plan.shard is shard}
+                untouched += len(expected & {op["_id"] for op in open_ops})
+                outcome.check({op["_id"] for op in open_ops} == expected,
+                              "the open confirmations are not exactly the ones just held")
+            for start in range(0, len(held), wave):
+                threads = []
+                for plan in held[start:start + wave]:
+                    firsts = plan.copies if plan.concurrent else 1
+                    barrier = threading.Barrier(firsts) if firsts > 1 else None
+                    threads += [threading.Thread(target=deliver, args=(plan, barrier)) for _ in range(firsts)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+            previous = held
+        replay(previous)  # the last round has no next transfer to wait for
+
+    doubles, problems, superseded = 0, [], 0
     for shard in shards:
         shard_doubles, shard_problems = _books_problems(
             shard.service, shard.db, shard.users, shard.initial,
             {plan.op_id for plan in plans if plan.shard is shard})
         doubles += shard_doubles
         problems += shard_problems
+        superseded += shard.db["operations"].count_documents({"status": "superseded"})
     deliveries = sum(plan.copies for plan in plans)
     answers = [result for outcomes in results.values() for result in outcomes]
     receipts = sum(1 for result in answers if isinstance(result, Receipt))
@@ -414,15 +447,24 @@ def idempotency_core(transfers: int = 1000, users: int = 20, seed: int = 2, wave
     outcome.figures.update({
         "transfers confirmed": transfers,
         "bank databases / customers": f"{len(shards)} / {len(shards) * users}",
+        "rounds (one open confirmation per customer)": len(rounds),
         "YES deliveries": deliveries,
         "duplicate deliveries": deliveries - transfers,
         "of them concurrent (same instant)": sum(plan.copies - 1 for plan in plans if plan.concurrent),
+        "of them replayed after the customer's next hold": replayed_after_next_hold,
         "executions (receipts)": receipts,
         "'already done' answers": already,
         "other answers": len(other),
+        "most open confirmations of one customer": most_open,
+        "held transfers still open at their first YES": untouched,
+        "superseded confirmations": superseded,
         "double executions": doubles,
         "lost transfers": sum(1 for plan in plans if not any(isinstance(r, Receipt) for r in results[plan.op_id])),
     })
+    outcome.check(len(plans) == untouched == transfers,
+                  f"{len(plans)} transfers held for {transfers}, {untouched} still open at their first YES")
+    outcome.check(most_open <= 1, f"a customer had {most_open} confirmations open at once")
+    outcome.check(superseded == 0, f"{superseded} confirmations were superseded before their YES")
     outcome.check(one_receipt == transfers, f"{transfers - one_receipt} ops did not get exactly one receipt")
     outcome.check(receipts + already == deliveries, f"unexpected answers: {Counter(type(r).__name__ for r in other)}")
     outcome.check(doubles == 0, f"{doubles} operations executed more than once")
@@ -1194,6 +1236,9 @@ async def secrets_conversation() -> Outcome:
         "recipient's account number": [RECIPIENT, f"{RECIPIENT[:3]} {RECIPIENT[3:6]} {RECIPIENT[6:]}"],
         "own account numbers": own_numbers,
         "meter number": [METER],
+        "recipient's and meter holder's names": [
+            SandboxProvider().name_enquiry(RECIPIENT, "Access Bank"),
+            SandboxProvider().validate_biller_ref("Ikeja Electric", METER)],
         "WhatsApp API token": [TOKEN],
         "WhatsApp app secret": [APP_SECRET],
         "WhatsApp verify token": [VERIFY_TOKEN],

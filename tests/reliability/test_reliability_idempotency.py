@@ -10,8 +10,13 @@ def test_replayed_confirmations_execute_each_transfer_exactly_once() -> None:
     outcome = idempotency_core(transfers=200, users=20)
     assert outcome.problems == []
     figures = outcome.figures
-    assert figures["executions (receipts)"] == 200
+    assert figures["executions (receipts)"] == figures["held transfers still open at their first YES"] == 200
     assert figures["duplicate deliveries"] >= 200 and figures["of them concurrent (same instant)"] >= 100
+    # A customer holds one transfer at a time (a newer hold would supersede the older), yet every one of
+    # them stays open until its YES, also while a replay of the previous one arrives.
+    assert figures["rounds (one open confirmation per customer)"] == 5
+    assert figures["most open confirmations of one customer"] == 1 and figures["superseded confirmations"] == 0
+    assert figures["of them replayed after the customer's next hold"] >= 100
     assert figures["double executions"] == figures["lost transfers"] == figures["other answers"] == 0
 
 
