@@ -10,7 +10,8 @@ rasa=.venv/bin/rasa
 # `rasa run`) reads them from there, uploads them to WhatsApp and, if that fails,
 # serves them at CHART_BASE_URL. Both processes must agree, so both are set here;
 # CHART_BASE_URL set but empty turns charts off.
-export CHART_DIR="${CHART_DIR:-${TMPDIR:-/tmp}/whatsapp-banking-charts}"
+# A fresh private directory per run (0700), so no other local user can plant or read charts.
+export CHART_DIR="${CHART_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/whatsapp-banking-charts.XXXXXX")}"
 export CHART_BASE_URL="${CHART_BASE_URL-http://localhost:${RASA_PORT:-5005}/webhooks/whatsapp/charts}"
 
 # The action server listens on 127.0.0.1 (ACTION_SERVER_HOST) and runs nothing without

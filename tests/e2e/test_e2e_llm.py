@@ -104,11 +104,12 @@ async def test_the_model_helps_but_only_the_customers_yes_moves_money(groq: Fake
         assert "I heard: “yes”" in calls[0].text, calls[0].text
         assert "nothing has moved" in calls[1].text and yes_no(calls[1])[0] == yes_id
         assert [upload["model"] for upload in groq.uploads] == [WHISPER]
-        assert "₦45,320.50" in await balances(chat)
 
-        # Only the customer's YES moves the money, once.
+        # Only the customer's YES (tapped next: any other turn would close the confirmation)
+        # moves the money, once: "Sent!" and not "already done" shows the voice note moved nothing.
         _, calls = await chat.say(tap("button_reply", confirmation, yes_id), has("text", "Sent!"))
         assert "Checking balance: ₦40,320.50" in calls[0].text, calls[0].text
+        assert "₦40,320.50" in await balances(chat)
 
         # The model never saw the phone number or the account number.
         sent_to_groq = json.dumps(groq.requests)
