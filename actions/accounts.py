@@ -20,6 +20,7 @@ from actions.runtime import (
     customer,
     latest_entity,
     local_time,
+    tell_settled,
     utter_refusal,
 )
 from assistant_llm.charts import ChartStore, render_category_chart
@@ -51,6 +52,7 @@ class ActionCheckBalance(Action):
     ) -> List[EventType]:
         user = customer(tracker)
         account_type = latest_entity(tracker, "account_type")
+        await tell_settled(dispatcher, user)  # "check your balance" is what an unknown outcome asks for
         try:
             profile = await call(banking().profile, user)
             accounts = await call(banking().balances, user, account_type)

@@ -27,6 +27,7 @@ from actions.runtime import (
     latest_intent,
     local_datetime,
     local_time,
+    tell_settled,
     utter_refusal,
 )
 from banking import errors
@@ -124,6 +125,7 @@ class PrepareMoneyMovement(Action, ABC):
             return RESET_FLOW  # the form stopped early and already said why
         amount_kobo = parse_amount_kobo(str(tracker.get_slot("amount")))
         source = tracker.get_slot("source_account")
+        await tell_settled(dispatcher, customer(tracker))  # an earlier one a failure left half-way
         try:
             operation = await self.prepare(tracker, customer(tracker), amount_kobo or 0)
         except errors.BankingError as error:

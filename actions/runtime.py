@@ -131,6 +131,21 @@ def utter_refusal(
     dispatcher.utter_message(response=response, **details)
 
 
+async def tell_settled(dispatcher: CollectingDispatcher, user: str) -> None:
+    """Settles operations a failure left half-way ("executing" past their lease) and tells the
+    customer which way each went: done (with its reference) or expired with nothing moved."""
+    try:
+        settled = await call(banking().settle_lapsed, user)
+    except errors.BankingError:
+        return  # the next look settles them; the action's own answer still goes
+    for operation in settled:
+        dispatcher.utter_message(
+            response="utter_settled_executed" if operation.outcome == "executed" else "utter_settled_expired",
+            amount=format_naira(operation.amount_kobo), destination=operation.destination_label,
+            reference=operation.reference or "",
+        )
+
+
 def slot_resets(*names: str) -> List[Dict[str, Any]]:
     from rasa_sdk.events import SlotSet
 

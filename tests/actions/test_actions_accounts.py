@@ -156,3 +156,22 @@ async def test_receipt_by_merchant_and_by_reference(connected, service):
 async def test_receipt_for_an_unknown_reference(connected):
     outcome = await run(ActionShowReceipt(), make_tracker("receipt SBX-DEADBEEF00", "get_receipt"))
     assert outcome.responses == ["utter_no_receipt"]
+
+
+async def test_a_transfer_left_half_way_is_settled_and_the_customer_told(connected, service, db, clock):
+    prepared = await run(ActionPrepareTransfer(), make_tracker(
+        slots={"amount": "2000", "source_account": "checking", "destination_account": "savings"}))
+    op_id = prepared.slot("pending_op_id")
+    # The worker that claimed the YES died before moving anything; three days pass.
+    db["operations"].update_one({"_id": op_id}, {"$set": {"status": "executing", "claimed_at": clock.now,
+                                                          "claim": "a-worker-that-died"}})
+    clock.advance(days=3)
+
+    outcome = await run(ActionCheckBalance(), make_tracker("what is my balance", "check_balance"))
+
+    assert outcome.responses == ["utter_settled_expired", "utter_balances"]
+    assert "₦2,000" in outcome.texts[0] and "did not go through" in outcome.texts[0]
+    assert "₦45,320.50" in outcome.texts[1]
+    assert service.operation_status(connected, op_id) == "expired"
+    again = await run(ActionCheckBalance(), make_tracker("what is my balance", "check_balance"))
+    assert again.responses == ["utter_balances"], "told once"
