@@ -67,7 +67,7 @@ actions: setup
 	$(RASA) run actions --actions actions
 
 shell: setup $(MODEL)
-	scripts/with_action_server.sh $(RASA) shell --model $(MODEL)
+	scripts/with_action_server.sh $(RASA) shell --model $(MODEL) --interface 127.0.0.1
 
 serve: setup $(MODEL)
 	scripts/serve.sh $(MODEL)
