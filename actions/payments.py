@@ -240,10 +240,12 @@ async def explain_not_open(
     if status in ("executed", "executing"):
         utter_already_done(dispatcher, await call(banking().executed_receipt, user, target))
         return []
-    if open_op is not None:  # a tap on an older confirmation while a newer one waits: show the open one
+    if open_op is not None:  # a Yes for another (or no known) confirmation while one waits: show it
         operation = await call(banking().pending_operation, user, open_op)
         if operation is not None:
-            dispatcher.utter_message(response="utter_yes_for_another_confirmation")
+            known = status is not None
+            dispatcher.utter_message(
+                response="utter_yes_for_another_confirmation" if known else "utter_yes_not_recognised")
             return ask_for_yes(dispatcher, operation)
     if status == "pending":  # the conversation moved on since it was shown
         with contextlib.suppress(errors.BankingError):

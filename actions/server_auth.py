@@ -30,6 +30,7 @@ from sanic.response import HTTPResponse, json
 from banking.config import environment_from_env
 from banking.crypto import secret_weakness
 from banking.errors import ConfigError
+from connectors.sanic_guard import close_unread, guard_app
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,14 @@ def is_valid_bearer(token: str, header: str | None) -> bool:
 
 
 def protect(app: Sanic, auth: ActionServerAuth) -> None:
-    """Answer 401 to every request without the token, before any route runs."""
+    """Answer 401 to every request without the token, before any route runs and without
+    reading its body (a stranger's body is never parsed, decompressed or drained)."""
+    guard_app(app)
+
+    @app.signal("http.routing.before")
+    async def skip_unauthorised_body(request: Request, **_: object) -> None:
+        if not auth.allows(request):
+            close_unread(request)
 
     @app.middleware("request")
     async def require_token(request: Request) -> HTTPResponse | None:

@@ -53,6 +53,7 @@ from banking.config import DEVELOPMENT_SALT, ConfigError, environment_from_env
 from banking.crypto import require_production_secrets
 from banking.identity import user_key
 from connectors.rasa_server import exposure_problems
+from connectors.sanic_guard import MalformedLength, close_unread, guard_app, has_malformed_length
 from connectors.whatsapp_charts import CHART_MIME_TYPE, UPLOAD_FILENAME, chart_name, read_chart
 from connectors.whatsapp_graph import (
     DEFAULT_TIMEOUT,
@@ -275,20 +276,37 @@ async def read_body(request: Request, limit: int) -> bytes | None:
 
     A declared Content-Length over the limit is refused before any of the body is
     read; a chunked body is counted as it arrives and refused at the first byte over.
+    A Content-Length that is not plain digits raises MalformedLength before anything is
+    read: Sanic's stream would otherwise hand back empty reads forever for "-1".
     """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        _stop_reading(request, limit)
-        return None
+    if has_malformed_length(request):
+        close_unread(request)
+        raise MalformedLength("malformed Content-Length")
+    declared = request.headers.getall("content-length", [])
+    if declared:
+        if int(declared[0]) > limit:
+            _stop_reading(request, limit)
+            return None
     chunks: list[bytes] = []
     size = 0
     while (chunk := await request.stream.read()) is not None:
+        if not chunk:  # the stream has nothing more to give; never spin on empty reads
+            break
         size += len(chunk)
         if size > limit:
             _stop_reading(request, limit)
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class WebhookBlueprint(Blueprint):
+    """The channel's routes; registering them also guards the whole server (every route, Rasa's
+    own included) against a malformed Content-Length, the one place a channel reaches the app."""
+
+    def register(self, app: Any, options: Any) -> None:
+        super().register(app, options)
+        guard_app(app)
 
 
 def _stop_reading(request: Request, limit: int) -> None:
@@ -478,7 +496,7 @@ class WhatsAppInput(InputChannel):
         return WhatsAppOutput(self.client, self.describe_user, self.config.charts)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        webhook = Blueprint("whatsapp_webhook", __name__)
+        webhook = WebhookBlueprint("whatsapp_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -503,12 +521,22 @@ class WhatsAppInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
-            body = await read_body(request, MAX_WEBHOOK_BYTES)
+            try:
+                body = await read_body(request, MAX_WEBHOOK_BYTES)
+            except MalformedLength:
+                logger.warning("WhatsApp webhook POST with a malformed Content-Length refused unread")
+                return response.json({"status": "rejected"}, status=400)
             if body is None:
                 logger.warning("WhatsApp webhook POST over %d bytes refused unread", MAX_WEBHOOK_BYTES)
                 return response.json({"status": "rejected"}, status=413)
             status = self.accept(body, request.headers.get(SIGNATURE_HEADER), on_new_message)
             return response.json({"status": "ok" if status == 200 else "rejected"}, status=status)
+
+        @webhook.listener("before_server_start")
+        async def redact_late_handlers(*_: Any) -> None:
+            """Sanic adds its own log handlers when it starts ("<Request: ...> body not consumed"
+            quotes the path): they get the number redaction too."""
+            log_redaction.install()
 
         @webhook.listener("before_server_start")
         async def refuse_side_doors(app: Any, *_: Any) -> None:

@@ -138,3 +138,19 @@ async def test_the_token_opens_it_and_health_needs_none(server: ActionServer) ->
         async with http.post(f"{server.url}/webhook", json=action_call("action_no_such_thing"),
                              headers=bearer) as response:
             assert response.status == 404  # past the check: the action server looked the action up
+
+
+async def test_a_stranger_cannot_stall_it_with_a_negative_length(server: ActionServer) -> None:
+    import asyncio
+
+    port = int(server.url.rsplit(":", 1)[1])
+    for headers in (b"", f"Authorization: Bearer {TOKEN}\r\n".encode()):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /webhook HTTP/1.1\r\nHost: x\r\n" + headers + b"Content-Length: -1\r\n\r\nabc")
+        await writer.drain()
+        status = int((await asyncio.wait_for(reader.readline(), 5)).split()[1])
+        writer.close()
+        assert status in (400, 401)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/health") as response:
+            assert response.status == 200

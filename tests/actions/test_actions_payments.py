@@ -411,3 +411,12 @@ async def test_a_replayed_yes_still_gets_already_done(connected, service):
 
     assert replayed.responses == ["utter_already_done"]
     assert balance(service, connected) == 4_532_050 - 1_000_000
+
+
+async def test_a_yes_naming_no_known_confirmation_moves_nothing_and_says_so(connected, service):
+    _, op_id = await prepared(TRANSFER_OUT)
+
+    forged = await run(ActionConfirmPending(), tap("garbage", open_op=op_id))
+
+    assert forged.responses == ["utter_yes_not_recognised", "utter_confirm_transfer"]
+    assert balance(service, connected) == 4_532_050

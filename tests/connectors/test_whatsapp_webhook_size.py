@@ -158,3 +158,31 @@ def test_accept_itself_refuses_an_oversized_body_before_the_signature(
 
     assert channel.accept(body, sign(body), never) == 413
     assert hmacs == []
+
+
+# "-1" once hung the whole server: Sanic 21.12 took it at its word and spun on empty reads.
+# Lengths that are not integers at all Sanic refuses itself while parsing the header (500).
+@pytest.mark.parametrize(("length", "expected"), [
+    ("-1", 400), ("+5", 400), ("99999999999999999999999", 400), ("1e3", 500), (" 12abc", 500),
+])
+async def test_a_malformed_content_length_is_refused_and_the_server_stays_up(
+    server: WebhookServer, agent: RecordingAgent, hmacs: list[int], length: str, expected: int
+) -> None:
+    status, _ = await raw_exchange(server, request_head({"Content-Length": length}), [b"abc"])
+
+    assert status == expected
+    assert hmacs == []
+    body = json.dumps(load_payload("text")).encode()
+    alive, _ = await server.post(raw=body)
+    assert alive == 200, "one bad request must not stall the channel"
+
+
+async def test_a_negative_length_on_any_other_route_is_refused_too(server: WebhookServer) -> None:
+    """Not only the webhook: Sanic would spin on any route's body (the channel guards the whole server)."""
+    head = b"GET /webhooks/whatsapp/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n"
+    status, _ = await raw_exchange(server, head, [b"abc"])
+
+    assert status == 400
+    for _ in range(3):
+        alive, _ = await asyncio.wait_for(server.post(raw=json.dumps(load_payload("text")).encode()), 5)
+        assert alive == 200

@@ -356,6 +356,7 @@ class WebhookServer:
         self._server = await self.app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
         try:
             await self._server.startup()
+            await self._server.before_start()  # the channel's start-up listeners, as app.run runs them
             await self._server.after_start()
         except BaseException:
             await self._server.close()

@@ -11,6 +11,7 @@ what the attempts did (nothing).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -77,6 +78,7 @@ async def test_side_doors_are_closed_and_a_yes_answers_one_confirmation() -> Non
         await attack_rasa_http_api(stack)
         await attack_rest_channel(stack)
         await attack_action_server(stack)
+        await attack_with_a_negative_length(stack)
         assert OPENING in await balances(chat), "nothing the attacker sent moved money"
 
         await yes_for_an_older_confirmation(chat)
@@ -126,6 +128,21 @@ async def attack_action_server(stack: BotStack) -> None:
             assert status == 401
         status, _ = await status_of(http, "GET", f"{url}/health")
         assert status == 200  # only the health check is open
+
+
+async def attack_with_a_negative_length(stack: BotStack) -> None:
+    """One unsigned request declaring "Content-Length: -1" once stalled the whole of `rasa run`."""
+    for port, path in ((stack.rasa_port, "/webhooks/whatsapp/webhook"), (stack.rasa_port, "/"),
+                       (stack.action_port, "/webhook")):
+        reader, writer = await asyncio.open_connection(HOST, port)
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\nabc".encode())
+        await writer.drain()
+        status = int((await asyncio.wait_for(reader.readline(), 10)).split()[1])
+        writer.close()
+        assert status == 400, f"{port}{path} answered {status}"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        status, _ = await status_of(http, "GET", f"http://{HOST}:{stack.rasa_port}/webhooks/whatsapp/")
+        assert status == 200, "the server still answers"
 
 
 async def yes_for_an_older_confirmation(chat: Chat) -> None:
