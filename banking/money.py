@@ -9,27 +9,21 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from text_to_num import alpha2digit
+
 KOBO_PER_NAIRA = 100
 MAX_AMOUNT_KOBO = 100_000_000_000 * KOBO_PER_NAIRA  # ₦100 billion: beyond this it is a typo
 _MASKED_NUMBER = re.compile(r"\*{6}\d{4}")  # how profiles keep the customer's own account numbers
 
-_UNITS: dict[str, int] = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9,
-}
-_TEENS: dict[str, int] = {
-    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
-}
-_TENS: dict[str, int] = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90,
-}
 _SCALES: dict[str, int] = {
     "thousand": 1_000, "k": 1_000, "grand": 1_000,
     "million": 1_000_000, "m": 1_000_000, "mil": 1_000_000, "milli": 1_000_000,
     "billion": 1_000_000_000, "b": 1_000_000_000, "bn": 1_000_000_000,
 }
+
+# text2num writes "million" as 1000000 when it cannot join it to what comes before.
+_WORD_SCALE_VALUES = {"1000": "thousand", "1000000": "million", "1000000000": "billion",
+                      "thousand": "thousand", "million": "million", "billion": "billion"}
 
 _CURRENCY_PREFIX = re.compile(r"^(?:₦|#|ngn|naira|n)\s*(?=[\d.])")
 _CURRENCY_SUFFIX = re.compile(r"(?<=[\w.])\s*(?:₦|ngn|naira|nairas)$")
@@ -131,77 +125,33 @@ def _decimal(number: str) -> Decimal | None:
 
 
 def _parse_words(text: str) -> Decimal | None:
-    """Spelled-out amounts: "one hundred and fifty thousand", "half a million", "5 thousand"."""
-    tokens = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text).split()
-    if len(tokens) >= 3 and tokens[0] == "half" and tokens[1] in {"a", "an"} and tokens[2] in _SCALES:
-        tokens = ["0.5", *tokens[2:]]
-    elif len(tokens) >= 2 and tokens[0] == "half" and tokens[1] in _SCALES:
-        tokens = ["0.5", *tokens[1:]]
-    return _sum_word_tokens(tokens)
-
-
-def _sum_word_tokens(tokens: list[str]) -> Decimal | None:
-    """Fold number words left to right, rejecting orders no one writes ("ten ten")."""
-    total = Decimal(0)
-    group = Decimal(0)
-    last = "start"  # kind of the previous token
-    last_scale = None
-    for index, token in enumerate(tokens):
-        kind, value = _word_kind(token, tokens[index + 1] if index + 1 < len(tokens) else None)
-        if kind is None or not _follows(last, kind):
-            return None
-        if kind == "and":
-            pass
-        elif kind == "hundred":
-            if group >= 100:
-                return None
-            group = (group or Decimal(1)) * 100
-        elif kind == "scale":
-            if last_scale is not None and value >= last_scale:
-                return None
-            total += (group or Decimal(1)) * value
-            group, last_scale = Decimal(0), value
+    """Spelled-out amounts ("one hundred and fifty thousand", "one point five million",
+    "half a million", "5 thousand", "10 thousand 500"), the words read by text2num; anything
+    else in the text is no amount."""
+    words = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text).split()
+    if not words or all(word in _SCALES or word == "and" for word in words):
+        return None  # "thousand", "thousand million": no number at all
+    tokens = alpha2digit(" ".join(words), "en", threshold=0).split()
+    multiplier = Decimal(1)
+    if tokens[:1] == ["half"]:
+        tokens, multiplier = tokens[1:], Decimal("0.5")
+    if tokens[:1] in (["a"], ["an"]):
+        tokens = ["1", *tokens[1:]]
+    total, group, last_scale = Decimal(0), None, None
+    for token in tokens:
+        scale = _scale_of(token) if group is not None else None
+        if scale is not None:
+            if last_scale is not None and scale >= last_scale:
+                return None  # "ten million thousand"
+            total, group, last_scale = total + group * scale, None, scale
+        elif group is None and _DIGITS.match(token):
+            group = _decimal(token)
         else:
-            group += value
-        last = kind
-    if last in {"start", "and"}:
-        return None
-    return total + group
+            return None  # "ten ten", or words that are no number
+    return (total + (group or 0)) * multiplier
 
 
-def _word_kind(token: str, following: str | None) -> tuple[str | None, Decimal]:
-    """Classify one token of a spelled amount and give its value."""
-    if token in _UNITS:
-        return "unit", Decimal(_UNITS[token])
-    if token in _TEENS:
-        return "teen", Decimal(_TEENS[token])
-    if token in _TENS:
-        return "tens", Decimal(_TENS[token])
-    if token == "hundred":
-        return "hundred", Decimal(100)
-    if token in _SCALES and token != "b":
-        return "scale", Decimal(_SCALES[token])
-    if token in {"a", "an"} and (following in _SCALES or following == "hundred"):
-        return "unit", Decimal(1)
-    if token == "and":
-        return "and", Decimal(0)
-    if _DIGITS.match(token) and not (len(token) > 1 and token[0] == "0" and token[1] != "."):
-        value = _decimal(token)
-        return ("digits", value) if value is not None else (None, Decimal(0))
-    return None, Decimal(0)
-
-
-_ALLOWED_AFTER: dict[str, set[str]] = {
-    "start": {"unit", "teen", "tens", "digits"},
-    "unit": {"hundred", "scale"},
-    "teen": {"hundred", "scale"},
-    "tens": {"unit", "hundred", "scale"},
-    "digits": {"hundred", "scale"},
-    "hundred": {"and", "unit", "teen", "tens", "scale"},
-    "scale": {"and", "unit", "teen", "tens", "digits"},
-    "and": {"unit", "teen", "tens"},
-}
-
-
-def _follows(previous: str, kind: str) -> bool:
-    return kind in _ALLOWED_AFTER[previous]
+def _scale_of(token: str) -> Decimal | None:
+    """"k", "thousand", or the 1000 text2num writes for a "thousand" it could not join."""
+    name = _WORD_SCALE_VALUES.get(token, token)
+    return Decimal(_SCALES[name]) if name in _SCALES else None

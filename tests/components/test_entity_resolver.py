@@ -1,5 +1,5 @@
-"""The merged entities that slots and forms see: DIET first, the ruler fills gaps,
-values canonical and amounts numeric."""
+"""The merged entities that slots and forms see: DIET first, the ruler fills gaps, values
+canonical; every number's role decided by shape and context, amounts numeric."""
 
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ def entity(label: str, text: str, sentence: str, extractor: str = "DIETClassifie
 
 
 def test_amounts_get_a_numeric_value() -> None:
-    sentence = "send 10k to tunde and ₦2.5m later, ten thousand naira too"
-    entities = [entity("amount", "10k", sentence), entity("amount", "₦2.5m", sentence),
-                entity("amount", "ten thousand naira", sentence)]
-    values = [e["value"] for e in resolve_entities(sentence, entities)]
-    assert values == ["10000", "2500000", "10000"]
+    sentence = "show spending between 10k and ₦2.5m, or ten thousand naira"
+    values = [e["value"] for e in resolve_entities(sentence, [], "search_transactions")]
+    assert values == ["10000", "2500000"]  # "ten thousand naira" is the 10k again
+
+
+def test_two_amounts_in_a_money_message_give_none() -> None:
+    sentence = "send 5k or 3k to my savings"
+    diet = [entity("amount", "5k", sentence)]
+    assert [e["entity"] for e in resolve_entities(sentence, diet, "transfer_money")] == []
 
 
 def test_an_amount_that_is_not_money_is_dropped() -> None:
@@ -24,16 +28,23 @@ def test_an_amount_that_is_not_money_is_dropped() -> None:
     assert resolve_entities(sentence, [entity("amount", "second one", sentence)]) == []
 
 
-def test_ruler_fills_what_diet_missed_and_diet_wins_on_overlap() -> None:
-    sentence = "send 5k to 0123456789 gtb"
-    diet = [entity("amount", "5k", sentence), entity("customer_ref", "0123456789", sentence)]
+def test_numbers_get_their_role_by_shape_whatever_the_models_said() -> None:
+    sentence = "send 2500 to 0123456789 gtb"
+    diet = [entity("account_number", "2500", sentence), entity("customer_ref", "0123456789", sentence)]
     ruler = [entity("account_number", "0123456789", sentence, "SpacyEntityExtractor"),
              entity("bank", "gtb", sentence, "SpacyEntityExtractor")]
-    resolved = resolve_entities(sentence, diet + ruler)
+    resolved = resolve_entities(sentence, diet + ruler, "transfer_money")
     assert [(e["entity"], e["value"]) for e in resolved] == [
-        ("amount", "5000"), ("customer_ref", "0123456789"), ("bank", "GTBank")]
+        ("amount", "2500"), ("account_number", "0123456789"), ("bank", "GTBank")]
     assert {e["extractor"] for e in resolved} == {"EntityResolver"}
-    assert [e["source"] for e in resolved] == ["DIETClassifier", "DIETClassifier", "SpacyEntityExtractor"]
+    assert [e["source"] for e in resolved] == ["NumberRoles", "NumberRoles", "SpacyEntityExtractor"]
+
+
+def test_a_biller_named_in_the_message_decides_what_ten_digits_are() -> None:
+    sentence = "pay my dstv 19000 smartcard 7023456789"
+    resolved = resolve_entities(sentence, [entity("biller", "dstv", sentence)], "pay_bill")
+    assert [(e["entity"], e["value"]) for e in resolved] == [
+        ("biller", "DStv"), ("amount", "19000"), ("customer_ref", "7023456789")]
 
 
 def test_names_become_canonical() -> None:
@@ -47,10 +58,11 @@ def test_names_become_canonical() -> None:
 
 def test_a_marked_amount_is_found_when_diet_found_none() -> None:
     sentence = "abeg send N5,000 give am"
-    resolved = resolve_entities(sentence, [])
+    resolved = resolve_entities(sentence, [], "transfer_money")
     assert [(e["entity"], e["value"], sentence[e["start"]:e["end"]]) for e in resolved] == [
         ("amount", "5000", "N5,000")]
 
 
-def test_unmarked_numbers_are_not_guessed_as_amounts() -> None:
-    assert resolve_entities("my meter is 45012345678 and i am 30", []) == []
+def test_a_meter_number_is_a_reference_not_an_amount() -> None:
+    resolved = resolve_entities("my meter is 45012345678", [], "inform")
+    assert [(e["entity"], e["value"]) for e in resolved] == [("customer_ref", "45012345678")]
