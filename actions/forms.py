@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from decimal import Decimal
 from typing import Any, Dict, List
 
 from rasa_sdk import Tracker
@@ -19,7 +20,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.runtime import FLOW_SLOTS, banking, call, customer, latest_intent
 from banking import catalog, errors
-from banking.money import amount_entity_value
+from banking.money import amount_entity_value, format_naira, parse_amount_kobo
+from banking.number_roles import read_numbers
 from banking.phone import normalise_phone_number
 
 FROM_WORDS = {"from", "frm", "fr", "out", "of", "comot"}
@@ -170,8 +172,16 @@ class AmountMixin:
     async def extract_amount(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
-        """A bare "5000" answering "How much?" is an amount even if NLU missed it."""
-        if tracker.get_slot("requested_slot") != "amount" or _entities(tracker, "amount") or not _answers_form(tracker):
+        """A bare "5000" answering "How much?" is an amount even if NLU missed it; two different
+        amounts in one message ("5k or 3k") are never chosen between: the customer is asked."""
+        if _entities(tracker, "amount") or not _answers_form(tracker):
+            return {}
+        seen = read_numbers(_latest_text(tracker)).distinct_amounts
+        if len(seen) > 1 and not tracker.get_slot("amount"):
+            dispatcher.utter_message(response="utter_two_amounts", amounts=" and ".join(
+                format_naira(parse_amount_kobo(value) or 0) for value in sorted(seen, key=Decimal)))
+            return {}
+        if tracker.get_slot("requested_slot") != "amount":
             return {}
         value = amount_entity_value(_latest_text(tracker))
         return {"amount": value} if value else {}

@@ -230,3 +230,15 @@ async def test_a_balance_question_mid_form_is_left_to_the_digression_rules(conne
                            active_loop="airtime_form", events=[{"event": "user", "text": text}])
     outcome = await run(ValidateAirtimeForm(), tracker)
     assert outcome.messages == []
+
+
+async def test_two_amounts_in_one_message_are_not_chosen_between():
+    from actions.forms import ValidateTransferForm
+
+    tracker = make_tracker("send 5k or maybe 3k to my savings", "transfer_money",
+                           [entity("account_type", "savings")], active_loop="transfer_form")
+    outcome = await run(ValidateTransferForm(), tracker)
+
+    assert "utter_two_amounts" in outcome.responses
+    assert "₦3,000 and ₦5,000" in outcome.texts[outcome.responses.index("utter_two_amounts")]
+    assert all(e.get("name") != "amount" or e.get("value") is None for e in outcome.events)
