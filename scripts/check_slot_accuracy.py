@@ -13,7 +13,9 @@ form, references as upper-case letters and digits. "None annotated, none found" 
 right too. A type's accuracy counts the messages where it was annotated or found.
 
 The out-of-scope → money-moving rate is the share of tests/nlu/held_out_out_of_scope.yml
-predicted as transfer_money, pay_bill or buy_airtime. Parse latency (p50/p95) is
+predicted as transfer_money, pay_bill or buy_airtime (the final intent, after the
+FallbackClassifier; the rate of the model's own top intent, as `rasa test nlu` scores
+it, is reported beside it). Parse latency (p50/p95) is
 measured on the same messages after a warm-up.
 
 No held-out text may equal a training example (case and spacing ignored): the script
@@ -185,14 +187,25 @@ def out_of_scope_money_rate(parses: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         name = (parse.get("intent") or {}).get("name") or "none"
         predicted[name] = predicted.get(name, 0) + 1
     money = sum(predicted.get(name, 0) for name in MONEY_INTENTS)
+    # The model's own top intent, as `rasa test nlu` scores it (the fallback undone).
+    money_before_fallback = sum(_top_intent(parse) in MONEY_INTENTS for parse in parses)
     total = len(parses)
     return {
         "messages": total,
         "money_moving": money,
         "money_moving_rate": money / total if total else None,
+        "money_moving_before_fallback": money_before_fallback,
+        "money_moving_rate_before_fallback": money_before_fallback / total if total else None,
         "predicted_out_of_scope": predicted.get("out_of_scope", 0),
         "predicted_intents": dict(sorted(predicted.items(), key=lambda kv: (-kv[1], kv[0]))),
     }
+
+
+def _top_intent(parse: Dict[str, Any]) -> str | None:
+    for ranked in parse.get("intent_ranking") or [parse.get("intent") or {}]:
+        if ranked.get("name") != "nlu_fallback":
+            return ranked.get("name")
+    return None
 
 
 def percentile(timings_ms: Sequence[float], fraction: float) -> float:
@@ -300,8 +313,9 @@ def print_table(result: Dict[str, Any], shown_errors: int) -> None:
     print(f"money intent accuracy: {pct(intent['accuracy']).strip()} ({intent['correct']}/{intent['messages']})")
     oos = result["out_of_scope"]
     print(f"out-of-scope → money-moving: {pct(oos['money_moving_rate']).strip()} "
-          f"({oos['money_moving']}/{oos['messages']}); predicted out_of_scope {oos['predicted_out_of_scope']}; "
-          f"predictions {oos['predicted_intents']}")
+          f"({oos['money_moving']}/{oos['messages']}); without the fallback threshold "
+          f"{pct(oos['money_moving_rate_before_fallback']).strip()}; predicted out_of_scope "
+          f"{oos['predicted_out_of_scope']}; predictions {oos['predicted_intents']}")
     latency = result["parse_latency_ms"]
     print(f"parse latency over {latency['messages']} messages: p50 {latency['p50']:.1f} ms, "
           f"p95 {latency['p95']:.1f} ms, max {latency['max']:.1f} ms")

@@ -141,6 +141,16 @@ def test_out_of_scope_money_rate_counts_only_money_moving_intents() -> None:
     assert rate["predicted_intents"]["none"] == 1
 
 
+def test_the_rate_before_the_fallback_reads_the_top_intent_below_nlu_fallback() -> None:
+    unsure = {"intent": {"name": "nlu_fallback", "confidence": 0.55},
+              "intent_ranking": [{"name": "nlu_fallback", "confidence": 0.55},
+                                 {"name": "pay_bill", "confidence": 0.4}, {"name": "out_of_scope", "confidence": 0.3}],
+              "entities": []}
+    rate = slots.out_of_scope_money_rate([unsure, parse("out_of_scope")])
+    assert (rate["money_moving"], rate["money_moving_before_fallback"]) == (0, 1)
+    assert rate["money_moving_rate_before_fallback"] == 0.5
+
+
 def test_gates() -> None:
     report = score_money(
         [MoneyExample("2500", "inform", [ent("amount", "2500")]) for _ in range(100)],
