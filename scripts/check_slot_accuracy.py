@@ -180,12 +180,16 @@ def is_pidgin(text: str) -> bool:
     return bool(PIDGIN_WORDS.intersection(words)) or any(pair in PIDGIN_PAIRS for pair in pairs)
 
 
-def out_of_scope_money_rate(parses: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+def out_of_scope_money_rate(parses: Sequence[Dict[str, Any]],
+                            texts: Sequence[str] | None = None) -> Dict[str, Any]:
     """Share of out-of-scope messages predicted as an intent that starts a money movement."""
     predicted: Dict[str, int] = {}
-    for parse in parses:
+    money_moving_messages = []
+    for index, parse in enumerate(parses):
         name = (parse.get("intent") or {}).get("name") or "none"
         predicted[name] = predicted.get(name, 0) + 1
+        if name in MONEY_INTENTS and texts is not None:
+            money_moving_messages.append({"text": texts[index], "predicted_intent": name})
     money = sum(predicted.get(name, 0) for name in MONEY_INTENTS)
     # The model's own top intent, as `rasa test nlu` scores it (the fallback undone).
     money_before_fallback = sum(_top_intent(parse) in MONEY_INTENTS for parse in parses)
@@ -198,6 +202,7 @@ def out_of_scope_money_rate(parses: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         "money_moving_rate_before_fallback": money_before_fallback / total if total else None,
         "predicted_out_of_scope": predicted.get("out_of_scope", 0),
         "predicted_intents": dict(sorted(predicted.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "money_moving_messages": money_moving_messages,
     }
 
 
@@ -360,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     texts = [e.text for e in money] + [e.text for e in out_of_scope]
     parses, timings = asyncio.run(parse_all(args.model, texts))
     report = score_money(money, parses[: len(money)])
-    oos = out_of_scope_money_rate(parses[len(money):])
+    oos = out_of_scope_money_rate(parses[len(money):], [e.text for e in out_of_scope])
     result = summary(report, oos, timings, composition_of(money))
     failures = gate_failures(report, oos, args.min_slot_accuracy, args.max_oos_money_rate)
     result["gates"] = {"min_slot_accuracy": args.min_slot_accuracy,

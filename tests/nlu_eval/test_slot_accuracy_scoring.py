@@ -139,6 +139,9 @@ def test_out_of_scope_money_rate_counts_only_money_moving_intents() -> None:
     assert rate["money_moving_rate"] == 3 / 8
     assert rate["predicted_out_of_scope"] == 2
     assert rate["predicted_intents"]["none"] == 1
+    texts = [f"message {n}" for n in range(8)]
+    listed = slots.out_of_scope_money_rate(parses, texts)["money_moving_messages"]
+    assert [m["text"] for m in listed] == ["message 2", "message 3", "message 6"]
 
 
 def test_the_rate_before_the_fallback_reads_the_top_intent_below_nlu_fallback() -> None:
