@@ -24,7 +24,8 @@ endif
 endif
 export ACTION_SERVER_TOKEN
 
-TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
+# domain.yml is a link to domain/, Rasa's default domain path: the files in domain/ are the inputs.
+TRAINING_INPUTS := config.yml $(shell find domain data -name '*.yml' 2>/dev/null) \
                    $(wildcard components/*.py) $(SPACY_MODEL)/meta.json
 
 .PHONY: run setup spacy browser train shell actions serve validate lint unit test-nlu test-core test \

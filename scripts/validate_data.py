@@ -3,8 +3,11 @@
 Rasa warns about each response that no story or rule names; that is every form
 question (`utter_ask_<slot>`, asked by the form itself) and every response a custom
 action sends. Such a warning passes only when the response really is a form
-question for a slot in domain.yml, or is named by an action in actions/; a response
+question for a slot in domain/, or is named by an action in actions/; a response
 that nothing sends still fails the build. Rasa's own fallback response counts as sent.
+
+Rasa is run without --domain, as `rasa train` is: its default path, domain.yml, is a
+link to domain/.
 
     python scripts/validate_data.py
 """
@@ -20,6 +23,7 @@ import yaml
 
 # Responses Rasa's own default actions send (action_default_fallback -> utter_default).
 RASA_DEFAULT_RESPONSES = {"utter_default"}
+DOMAIN_DIR = Path("domain")
 UNUSED = re.compile(r"The utterance '(\w+)' is not used in any story or rule")
 WARNING = re.compile(r"UserWarning|WARNING|ERROR")
 
@@ -30,9 +34,12 @@ def main() -> int:
     print(output)
     problems: list[str] = []
 
-    domain = yaml.safe_load(Path("domain.yml").read_text())
-    slots = set(domain.get("slots", {}))
-    forms = set(domain.get("forms", {}))
+    slots: set[str] = set()
+    forms: set[str] = set()
+    for path in sorted(DOMAIN_DIR.rglob("*.yml")):
+        part = yaml.safe_load(path.read_text()) or {}
+        slots |= set(part.get("slots") or {})
+        forms |= set(part.get("forms") or {})
     actions_source = "\n".join(p.read_text() for p in Path("actions").rglob("*.py"))
 
     for line in output.splitlines():

@@ -24,7 +24,23 @@ from rasa_sdk.executor import CollectingDispatcher
 from banking.store import ensure_indexes, in_memory_database
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN: dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text())
+
+
+def read_domain(directory: Path = ROOT / "domain") -> dict[str, Any]:
+    """The files of domain/ as one domain, as Rasa merges them: lists joined, mappings united."""
+    merged: dict[str, Any] = {}
+    for path in sorted(directory.rglob("*.yml")):
+        for key, value in (yaml.safe_load(path.read_text()) or {}).items():
+            if isinstance(value, list):
+                merged.setdefault(key, []).extend(value)
+            elif isinstance(value, dict):
+                merged.setdefault(key, {}).update(value)
+            else:
+                merged[key] = value
+    return merged
+
+
+DOMAIN: dict[str, Any] = read_domain()
 SENDER = "2348031234567"  # a WhatsApp sender id is the customer's phone number
 
 # Saturday 15 March 2025, 10:30 in Lagos.
@@ -146,7 +162,7 @@ def render(message: dict[str, Any], slots: dict[str, Any]) -> str:
     name = message.get("response")
     if not name:
         return message.get("text") or ""
-    assert name in DOMAIN["responses"], f"{name} is not a response in domain.yml"
+    assert name in DOMAIN["responses"], f"{name} is not a response in domain/"
     variants = DOMAIN["responses"][name]
     english = next(v for v in variants if "condition" not in v)
     values = {**{k: v for k, v in slots.items() if v is not None}, **message}
@@ -157,7 +173,7 @@ def render(message: dict[str, Any], slots: dict[str, Any]) -> str:
 
 
 def written_text(message: dict[str, Any], slots: dict[str, Any]) -> str:
-    """Only the text the action wrote itself; a response from domain.yml counts as ""."""
+    """Only the text the action wrote itself; a response from domain/ counts as ""."""
     return message.get("text") or ""
 
 
