@@ -1,7 +1,9 @@
-"""Names customers use for banks, billers and mobile networks.
+"""Names customers use for banks, billers, mobile networks, account types and spending categories.
 
-One list feeds the spaCy entity-ruler patterns, the NLU synonyms and the banking
-core, so a bank added here is recognised, offered in the connect list and payable.
+One list feeds the spaCy entity-ruler patterns, the NLU lookups and synonyms
+(data/nlu/lookups.yml and synonyms.yml, written by scripts/generate_nlu_catalog.py)
+and the banking core, so a bank added here is recognised, offered in the connect list
+and payable, and a word added to a category means the same to the model and the ledger.
 """
 
 from __future__ import annotations
@@ -59,6 +61,23 @@ ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
     "savings": ("savings", "saving", "savings account", "savings acct", "savings acc", "saving acct", "save account"),
 }
 
+# spending category -> what customers call it. Every ledger entry is booked under one of
+# these (banking/customers.py, banking/sandbox.py), in this order of listing. Supermarkets
+# (Shoprite, Spar) are booked as shopping, so groceries are shopping; food is meals,
+# eating out and foodstuff.
+SPENDING_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "food": ("chop", "foodstuff", "food stuff", "eating out", "restaurants", "feeding"),
+    "transport": ("movement", "fuel", "petrol", "transportation", "transport fare", "rides", "okada", "keke"),
+    "airtime": ("data", "airtime and data", "data and airtime", "recharge"),
+    "bills": ("utilities", "utility bills", "light bills", "electricity bills", "house bills", "bill", "electricity"),
+    "shopping": ("groceries", "clothes", "online shopping", "shoes and clothes"),
+    "entertainment": ("enjoyment", "fun", "outings", "movies", "betting", "owambe", "hangouts", "subscriptions"),
+    "transfers": ("money transfers", "sending money", "transfer"),
+    "health": ("medical", "hospital", "drugs", "pharmacy", "medicine"),
+    "salary": ("wages", "paycheck", "monthly pay", "salo", "income"),
+    "savings": (),
+}
+
 
 def canonical_bank(text: str) -> str | None:
     """The canonical bank for anything a customer typed, or None."""
@@ -75,6 +94,11 @@ def canonical_network(text: str) -> str | None:
 
 def canonical_account_type(text: str) -> str | None:
     return _lookup(text, ACCOUNT_TYPES)
+
+
+def canonical_category(text: str) -> str | None:
+    """The spending category for a customer's word ("chop" -> "food"), or None."""
+    return _lookup(text, SPENDING_CATEGORIES)
 
 
 def _lookup(text: str, table: dict[str, tuple[str, ...]]) -> str | None:

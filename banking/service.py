@@ -33,7 +33,15 @@ from typing import Any, ParamSpec, TypeVar
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from banking import audit
-from banking.catalog import BANKS, canonical_account_type, canonical_bank, canonical_biller, canonical_network
+from banking.catalog import (
+    BANKS,
+    SPENDING_CATEGORIES,
+    canonical_account_type,
+    canonical_bank,
+    canonical_biller,
+    canonical_category,
+    canonical_network,
+)
 from banking.config import Settings
 from banking.confirmations import CANCEL_REASONS, EXECUTION_LEASE, Confirmations
 from banking.crypto import Keyring, field_context
@@ -92,15 +100,7 @@ MAX_DAILY_LIMIT_KOBO = 5_000_000 * 100  # ₦5,000,000
 AIRTIME_MIN_KOBO = 50 * 100
 AIRTIME_MAX_KOBO = 50_000 * 100
 MAX_PAGE = 100
-CATEGORIES = ("food", "transport", "airtime", "bills", "shopping", "entertainment",
-              "transfers", "health", "salary", "savings")
-_CATEGORY_SYNONYMS = {
-    "transfer": "transfers", "bill": "bills", "utilities": "bills", "electricity": "bills",
-    "data": "airtime", "recharge": "airtime", "transportation": "transport", "fuel": "transport",
-    "rides": "transport", "medical": "health", "pharmacy": "health", "drugs": "health",
-    "income": "salary", "groceries": "shopping", "restaurants": "food", "chop": "food",
-    "movies": "entertainment", "subscriptions": "entertainment",
-}
+CATEGORIES = tuple(SPENDING_CATEGORIES)  # and what customers call each: banking.catalog
 _DIRECTIONS = {
     "debit": "debit", "debits": "debit", "out": "debit", "outgoing": "debit", "sent": "debit",
     "spent": "debit", "spending": "debit", "money out": "debit",
@@ -680,8 +680,7 @@ def _direction(text: str | None) -> str | None:
 def _category(text: str | None) -> str | None:
     if text is None:
         return None
-    key = " ".join(text.lower().split())
-    found = key if key in CATEGORIES else _CATEGORY_SYNONYMS.get(key)
+    found = canonical_category(text)
     if found is None:
         raise InvalidDetails(f"unknown category; use one of {', '.join(CATEGORIES)}")
     return found
