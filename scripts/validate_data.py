@@ -1,4 +1,5 @@
-"""`rasa data validate`, failing on errors and on every warning but one kind.
+"""`rasa data validate`, failing on errors and on every warning but one kind, and on NLU
+lookups or synonyms that no longer match banking/catalog.py.
 
 Rasa warns about each response that no story or rule names; that is every form
 question (`utter_ask_<slot>`, asked by the form itself) and every response a custom
@@ -54,6 +55,11 @@ def main() -> int:
 
     if run.returncode != 0 and not any(UNUSED.search(line) for line in output.splitlines()):
         problems.append(f"rasa data validate exited with {run.returncode}")
+    catalog = subprocess.run([sys.executable, "scripts/generate_nlu_catalog.py", "--check"],
+                             capture_output=True, text=True)
+    problems += [line for line in catalog.stderr.splitlines() if line.strip()]
+    if catalog.returncode != 0 and not catalog.stderr.strip():
+        problems.append(f"scripts/generate_nlu_catalog.py --check exited with {catalog.returncode}")
     for problem in problems:
         print(f"validate: {problem}", file=sys.stderr)
     print(f"validate: {'FAILED' if problems else 'ok'} ({len(problems)} problems)")
