@@ -94,9 +94,9 @@ test-nlu: $(MODEL)
 	exit $$status
 
 test-core: $(MODEL)
-	$(RASA) test core --stories tests/test_stories.yml --model $(MODEL) \
+	$(RASA) test core --stories tests/stories --model $(MODEL) \
 	    --out results/core --fail-on-prediction-errors --e2e
-	$(BIN)/python scripts/check_core_results.py tests/test_stories.yml results/core
+	$(BIN)/python scripts/check_core_results.py tests/stories results/core
 
 # The whole stack on free ports (fake Meta, action server, rasa run with the model):
 # one WhatsApp conversation through signed webhooks (~1.5 min).
