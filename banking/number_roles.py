@@ -64,11 +64,11 @@ _GROUPED_PHONE = re.compile(r"(?<![\w+])(?:\+?234[\s-]?|0)[789][01]\d[\s-]\d{3}[
                             r"|(?<![\w+])(?:\+?234[\s-]?|0)[789][01]\d\d{3}[\s-]\d{4}(?!\w)"
                             r"|(?<![\w+])\+234[\s-]?[789][01]\d{8}(?!\w)")
 _AMOUNT = re.compile(
-    r"(?<![\w.,/:])(?P<prefix>₦|ngn\s?|n(?=\s?\d)|#(?=\d))?\s?"
+    r"(?<![\w.,/:-])(?P<prefix>₦|ngn\s?|n(?=\s?\d)|#(?=\d))?\s?"
     r"(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d+)?)"
     r"(?:\s?(?P<scale>k|m|mil|bn|b|thousand|million|billion)(?![a-z]))?"
     r"(?P<suffix>\s?(?:naira|ngn)(?![a-z]))?"
-    r"(?![\w])",
+    r"(?!\.?\w)",
     re.IGNORECASE,
 )
 _REFERENCE_CUE = re.compile(
@@ -80,9 +80,14 @@ _ALNUM_REFERENCE = re.compile(r"(?<![\w-])(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-
 _CABLE_WORDS = re.compile(r"\b(?:dstv|gotv|startimes|smart\s?card|iuc|decoder|cable)\b", re.IGNORECASE)
 _POWER_WORDS = re.compile(r"\b(?:meter|metre|light|nepa|phcn|electric\w*|prepaid|token|disco|ekedc|ikedc|aedc)\b",
                           re.IGNORECASE)
-_TIME_OR_DATE = re.compile(r"\s?(?::\d|(?:am|pm)\b|(?:st|nd|rd|th)\b|/\d|%)", re.IGNORECASE)
+# What follows a number that is no amount: a time, a date, an ordinal, a share, data, a network.
+_TIME_OR_DATE = re.compile(r"\s?(?::\d|(?:am|pm)\b|(?:st|nd|rd|th)\b|/\d|%|(?:gb|mb|g)\b|mobile\b)",
+                           re.IGNORECASE)
+_BILL_CUE = re.compile(r"\b(?:meter|metre|smart\s?card|iuc|decoder|customer\s?(?:id|no|number|ref))\b", re.IGNORECASE)
+_NOT_A_REFERENCE = re.compile(r"9mobile|\d+(?:gb|mb|k|m|bn|am|pm|st|nd|rd|th)", re.IGNORECASE)
 _WORD_TOKEN = re.compile(r"[^\W\d_]+|\d+|[^\w\s]")
 _WORD_SCALES = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000, "k": 1_000}
+_HALF_BEFORE = re.compile(r"\bhalf\s+(?:a\s+|an\s+)?$", re.IGNORECASE)
 _NAIRA_AFTER = re.compile(r"\s?(?:naira|ngn)(?![a-z])", re.IGNORECASE)
 
 
@@ -93,7 +98,7 @@ def read_numbers(text: str, *, about_bills: bool = False, cable_tv: bool | None 
     (else read from the words of the message)."""
     cable = bool(_CABLE_WORDS.search(text)) if cable_tv is None else cable_tv
     power = bool(_POWER_WORDS.search(text)) if electricity is None else electricity
-    bills = about_bills or cable or power
+    bills = about_bills or cable or power or _BILL_CUE.search(text) is not None
     found: list[Found] = []
     taken: list[tuple[int, int]] = []
 
@@ -116,9 +121,11 @@ def read_numbers(text: str, *, about_bills: bool = False, cable_tv: bool | None 
         if role == "phone_number":
             value = _local_phone(value) or value
         take(role, value, *match.span())
-    if bills:
+    if bills:  # "LW-0056781", "SPEC12345": letters and digits, after a cue or with four digits or more
         for match in _ALNUM_REFERENCE.finditer(text):
-            if not _inside(match.span(), taken) and _REFERENCE_CUE.search(text[:match.start()]):
+            if _inside(match.span(), taken) or _NOT_A_REFERENCE.fullmatch(match.group()):
+                continue
+            if _REFERENCE_CUE.search(text[:match.start()]) or sum(c.isdigit() for c in match.group()) >= 4:
                 take("customer_ref", match.group().replace("-", ""), *match.span())
     for match in _AMOUNT.finditer(text):
         span = (match.start("prefix") if match.group("prefix") else match.start("number"), match.end())
@@ -136,8 +143,8 @@ def _long_number_role(digits: str, before: str, bills: bool, cable: bool, power:
     """The role of a run of seven or more digits, or None when it is an amount."""
     cue = _REFERENCE_CUE.search(before) is not None
     phone = _local_phone(digits) is not None
-    if len(digits) == 10:
-        return "customer_ref" if (bills and (cable or cue)) else "account_number"
+    if len(digits) == 10:  # a NUBAN, unless the message pays a bill (smartcards, internet ids)
+        return "customer_ref" if (bills and (cable or cue or not power)) else "account_number"
     if phone:
         return "customer_ref" if (bills and (power or cue)) else "phone_number"
     if bills and (len(digits) in (11, 13) or cue):
@@ -219,6 +226,10 @@ def _amounts_in_words(text: str, taken: list[tuple[int, int]]) -> list[tuple[int
             last = words[following.start]
             skip = True
         end = last.end
+        start = first.start
+        half = _HALF_BEFORE.search(text, 0, first.start)
+        if half is not None and value in (1_000, 1_000_000, 1_000_000_000):  # "half a million"
+            value, start = value / 2, half.start()
         next_word = words[occurrence.end] if occurrence.end < len(words) and not skip else None
         if next_word is not None and next_word.word.lower() == "k" and next_word.start <= end + 1:
             value *= 1_000
@@ -228,7 +239,7 @@ def _amounts_in_words(text: str, taken: list[tuple[int, int]]) -> list[tuple[int
             continue
         amount = _naira(value)
         if amount is not None:
-            amounts.append((first.start, naira.end() if naira else end, amount))
+            amounts.append((start, naira.end() if naira else end, amount))
     return amounts
 
 
