@@ -36,6 +36,7 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from text_to_num import find_numbers
 
 from banking.money import format_naira
+from banking.number_roles import WordToken
 
 _SCALES = {
     "k": Decimal(1_000), "thousand": Decimal(1_000), "grand": Decimal(1_000),
@@ -136,27 +137,9 @@ def extract_figures(text: str) -> list[Figure]:
     return sorted(figures, key=lambda figure: figure.start)
 
 
-class _Word:
-    """One token of the answer for text2num; what the digit reading took is no part of a number."""
-
-    __slots__ = ("word", "start", "end", "taken")
-
-    def __init__(self, word: str, start: int, end: int, taken: bool) -> None:
-        self.word, self.start, self.end, self.taken = word, start, end, taken
-
-    def text(self) -> str:
-        return self.word
-
-    def nt_separated(self, previous: _Word) -> bool:
-        return False
-
-    def not_a_number_part(self) -> bool:
-        return self.taken
-
-
 def _figures_in_words(text: str, read: Sequence[tuple[int, int]]) -> list[Figure]:
     """Numbers written in words ("forty thousand naira"), read by text2num, with their marks and precision."""
-    words = [_Word(m.group(), m.start(), m.end(), m.group().isdigit() or any(a <= m.start() < b for a, b in read))
+    words = [WordToken(m.group(), m.start(), m.end(), m.group().isdigit() or any(a <= m.start() < b for a, b in read))
              for m in _WORD_TOKEN.finditer(text)]
     if all(word.taken for word in words):
         return []

@@ -178,8 +178,9 @@ def _naira(naira: Decimal) -> str | None:
     return kobo_to_naira_str(int(kobo))
 
 
-class _Word:
-    """A token as text2num's find_numbers reads it; what digits already took is no number part."""
+class WordToken:
+    """A token as text2num's find_numbers reads it (its token protocol); a token marked ``taken``
+    (already read as part of a figure in digits) is no number part."""
 
     __slots__ = ("word", "start", "end", "taken")
 
@@ -189,7 +190,7 @@ class _Word:
     def text(self) -> str:
         return self.word
 
-    def nt_separated(self, previous: _Word) -> bool:
+    def nt_separated(self, previous: WordToken) -> bool:
         return False
 
     def not_a_number_part(self) -> bool:
@@ -203,7 +204,7 @@ def _amounts_in_words(text: str, taken: list[tuple[int, int]]) -> list[tuple[int
     reaches here (the digit reading took it). A lone small word ("one", "two") is no amount
     unless naira follows: "which one" is not ₦1.
     """
-    words = [_Word(m.group(), m.start(), m.end(), m.group().isdigit() or _inside(m.span(), taken))
+    words = [WordToken(m.group(), m.start(), m.end(), m.group().isdigit() or _inside(m.span(), taken))
              for m in _WORD_TOKEN.finditer(text)]
     if all(word.taken for word in words):
         return []
