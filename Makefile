@@ -101,7 +101,7 @@ test-core: $(MODEL)
 	$(BIN)/python scripts/check_core_results.py tests/stories results/core
 
 # The whole stack on free ports (fake Meta, action server, rasa run with the model):
-# one WhatsApp conversation through signed webhooks (~1.5 min).
+# four WhatsApp test conversations through signed webhooks, the attacker suite among them (~4 min).
 test-e2e: setup $(MODEL)
 	$(BIN)/python -m pytest -q tests/e2e
 

@@ -16,10 +16,6 @@ from sanic.response import HTTPResponse, json
 _PLAIN_LENGTH = re.compile(r"[0-9]{1,19}")
 
 
-class MalformedLength(ValueError):
-    """A Content-Length that is not a plain number of bytes ("-1", "+5", "1e3", two values)."""
-
-
 def has_malformed_length(request: Request) -> bool:
     """A Content-Length that is not one plain number. Sanic 21.12 takes "-1" at its word and then
     spins forever on empty reads, so such a request must never be read or drained."""

@@ -53,7 +53,7 @@ from banking.config import DEVELOPMENT_SALT, ConfigError, environment_from_env
 from banking.crypto import require_production_secrets
 from banking.identity import user_key
 from connectors.rasa_server import exposure_problems
-from connectors.sanic_guard import MalformedLength, close_unread, guard_app, has_malformed_length
+from connectors.sanic_guard import guard_app
 from connectors.whatsapp_charts import CHART_MIME_TYPE, UPLOAD_FILENAME, chart_name, read_chart
 from connectors.whatsapp_graph import (
     DEFAULT_TIMEOUT,
@@ -276,12 +276,9 @@ async def read_body(request: Request, limit: int) -> bytes | None:
 
     A declared Content-Length over the limit is refused before any of the body is
     read; a chunked body is counted as it arrives and refused at the first byte over.
-    A Content-Length that is not plain digits raises MalformedLength before anything is
-    read: Sanic's stream would otherwise hand back empty reads forever for "-1".
+    A malformed Content-Length never gets here: the server-wide guard this channel
+    installs (``connectors.sanic_guard``) answers it with 400 before routing.
     """
-    if has_malformed_length(request):
-        close_unread(request)
-        raise MalformedLength("malformed Content-Length")
     declared = request.headers.getall("content-length", [])
     if declared:
         if int(declared[0]) > limit:
@@ -521,11 +518,7 @@ class WhatsAppInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
-            try:
-                body = await read_body(request, MAX_WEBHOOK_BYTES)
-            except MalformedLength:
-                logger.warning("WhatsApp webhook POST with a malformed Content-Length refused unread")
-                return response.json({"status": "rejected"}, status=400)
+            body = await read_body(request, MAX_WEBHOOK_BYTES)
             if body is None:
                 logger.warning("WhatsApp webhook POST over %d bytes refused unread", MAX_WEBHOOK_BYTES)
                 return response.json({"status": "rejected"}, status=413)
