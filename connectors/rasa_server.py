@@ -16,6 +16,9 @@
 - The same rules are checked again inside the server by the WhatsApp channel when it
   starts (``exposure_problems``), so in production a hand-typed ``rasa run`` cannot open
   a side door either.
+- The project's changes to Rasa's own behaviour (``connectors/rasa_patches.py``: action-server
+  responses validated by a validator built once) are applied here, in-process, before Rasa
+  starts.
 """
 
 from __future__ import annotations
@@ -170,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2) from None
     from rasa.__main__ import main as rasa_main
 
+    from connectors import rasa_patches
+
+    rasa_patches.apply()
     sys.argv = command  # in-process: the API secret never appears on a command line
     rasa_main()
 

@@ -1,0 +1,235 @@
+"""The project's changes to Rasa's own behaviour: one place, applied by the project's start-up.
+
+``apply()`` is called by ``connectors/rasa_server.py`` (the launcher behind ``make serve``,
+``make run``, the whole-stack tests and ``make bench``) before Rasa starts, and by the
+profiling script. Each patch names the Rasa version and the exact source it replaces;
+when the installed Rasa differs, the patch is left out (Rasa runs as installed, only
+slower) with a warning, and ``tests/connectors/test_rasa_patches.py`` fails so that
+someone looks at it.
+
+Patches:
+
+- **Action-server responses validated by a validator built once.** Rasa 3.6's
+  ``RemoteAction._validate_action_result`` calls ``jsonschema.validate(result, schema)``
+  for every response of the action server. ``jsonschema.validate`` first checks the
+  schema itself against the JSON Schema meta-schema (``check_schema``), every call:
+  with Rasa's events schema and jsonschema 4.17 that is about 45 ms of CPU per custom
+  action, two or more per customer message, most of the Rasa process's time under load.
+  The replacement checks the schema once, keeps the validator (one per action class,
+  since ``action_response_format_spec`` is a static method building constant data), and
+  validates every response against it exactly as ``jsonschema.validate`` does
+  (``best_match`` of ``iter_errors``): an invalid response still raises the same
+  ``jsonschema.ValidationError`` with Rasa's added hint, and Rasa handles it as before.
+- **Event classes looked up in a table.** ``Event.resolve_by_type`` (every event read from
+  the tracker store or sent by the action server) walks all subclasses of ``Event``
+  recursively, with ``inspect.isabstract`` on each, per event: about 70 µs each, so a
+  conversation's cost grew with its length. The replacement keeps a table from type name
+  to the class Rasa's own walk returns first, rebuilt once when a name is unknown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+RASA_VERSION = "3.6.21"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A function of Rasa's as this module was written against it."""
+
+    owner: Any  # a class or a module
+    attribute: str
+    sha256: str  # of inspect.getsource() in RASA_VERSION
+
+    @property
+    def name(self) -> str:
+        return f"{getattr(self.owner, '__name__', self.owner)}.{self.attribute}"
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One replaced function of Rasa: where it lives, the sources it relies on, and the replacement."""
+
+    name: str
+    owner: Any
+    attribute: str
+    sources: tuple[Source, ...]  # the replaced function first, then any it relies on
+    replacement: Callable[..., Any]
+    static: bool = False  # the attribute is a staticmethod
+
+    def installed_problems(self) -> list[str]:
+        """Why the installed Rasa is not the one this patch was written for; empty when it is."""
+        import rasa
+
+        problems = []
+        if rasa.__version__ != RASA_VERSION:
+            problems.append(f"Rasa is {rasa.__version__}, the patch was written for {RASA_VERSION}")
+        for source in self.sources:
+            found = source_sha256(source.owner, source.attribute)
+            if found != source.sha256:
+                problems.append(f"{source.name} is not the source the patch was written for (sha256 {found[:12]}…)")
+        return problems
+
+
+def source_sha256(owner: Any, attribute: str) -> str:
+    """sha256 of the source of Rasa's own ``owner.attribute`` (the original, also once patched)."""
+    function = getattr(owner, attribute)
+    function = getattr(function, "__rasa_original__", function)
+    return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()
+
+
+# ------------------------------------------------------------ action-server responses
+
+_validators: dict[type, Any] = {}
+_validators_lock = threading.Lock()
+
+
+def action_response_validator(action_class: type) -> Any:
+    """The jsonschema validator of ``action_class.action_response_format_spec()``, its schema checked once."""
+    validator = _validators.get(action_class)
+    if validator is None:
+        from jsonschema.validators import validator_for
+
+        with _validators_lock:
+            validator = _validators.get(action_class)
+            if validator is None:
+                schema = action_class.action_response_format_spec()
+                cls = validator_for(schema)  # what jsonschema.validate picks
+                cls.check_schema(schema)  # what jsonschema.validate did on every call
+                validator = cls(schema)
+                _validators[action_class] = validator
+    return validator
+
+
+def validate_action_result(self: Any, result: dict[str, Any]) -> bool:
+    """Rasa's ``RemoteAction._validate_action_result`` with the schema checked once, not per response."""
+    from jsonschema.exceptions import best_match
+    from rasa.shared.constants import DOCS_BASE_URL
+
+    error = best_match(action_response_validator(type(self)).iter_errors(result))
+    if error is not None:
+        error.message += (  # Rasa's own words, as in the original
+            f". Failed to validate Action server response from API, "
+            f"make sure your response from the Action endpoint is valid. "
+            f"For more information about the format visit "
+            f"{DOCS_BASE_URL}/custom-actions"
+        )
+        raise error
+    return True
+
+
+# ------------------------------------------------------------ event classes by type name
+
+_event_classes: dict[str, type] = {}  # replaced whole, never changed in place (readers take no lock)
+
+
+def event_class_table(refresh: bool = False) -> dict[str, type]:
+    """type name -> the first class of ``all_subclasses(Event)`` with that name: the one Rasa's loop returns."""
+    global _event_classes
+    if refresh or not _event_classes:
+        from rasa.shared.core.events import Event
+        from rasa.shared.utils.common import all_subclasses
+
+        table: dict[str, type] = {}
+        for cls in all_subclasses(Event):
+            table.setdefault(cls.type_name, cls)
+        _event_classes = table
+    return _event_classes
+
+
+def resolve_event_by_type(type_name: str, default: type | None = None) -> type | None:
+    """Rasa's ``Event.resolve_by_type`` from a table instead of walking every Event subclass per event.
+
+    An unknown name rebuilds the table once first (an Event subclass imported later is found too).
+    """
+    cls = event_class_table().get(type_name)
+    if cls is None:
+        cls = event_class_table(refresh=True).get(type_name)
+    if cls is not None:
+        return cls
+    if type_name == "topic":
+        return None  # Rasa's backwards compatibility with old TopicSet events
+    if default is not None:
+        return default
+    raise ValueError(f"Unknown event name '{type_name}'.")
+
+
+def _patches() -> list[Patch]:
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.events import Event
+    from rasa.shared.utils import common
+
+    return [
+        Patch(
+            name="action responses validated by a validator built once",
+            owner=RemoteAction,
+            attribute="_validate_action_result",
+            sources=(
+                Source(RemoteAction, "_validate_action_result",
+                       "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42"),
+                Source(RemoteAction, "action_response_format_spec",
+                       "091b74aa3738d1262cf3c028386aaf9dd4f0d5c1374b62392411d70a79104a46"),
+            ),
+            replacement=validate_action_result,
+        ),
+        Patch(
+            name="event classes looked up by type name in a table",
+            owner=Event,
+            attribute="resolve_by_type",
+            sources=(
+                Source(Event, "resolve_by_type", "b5cf570fa7f286c7059ec73d8880528d03a78b28cf4e80285a46079c0fa65968"),
+                Source(common, "all_subclasses", "28c2e6df9c15daea296f630b83d0b2391636581164056082458a32647d6761d1"),
+            ),
+            replacement=resolve_event_by_type,
+            static=True,
+        ),
+    ]
+
+
+# ------------------------------------------------------------ applying
+
+_applied: list[str] = []
+_apply_lock = threading.Lock()
+
+
+def apply() -> list[str]:
+    """Install every patch that matches the installed Rasa (once); the names of those in force."""
+    with _apply_lock:
+        if _applied:
+            return list(_applied)
+        for patch in _patches():
+            problems = patch.installed_problems()
+            if problems:
+                logger.warning("Rasa patch %r left out, Rasa runs as installed: %s", patch.name, "; ".join(problems))
+                continue
+            original = getattr(patch.owner, patch.attribute)
+            replacement = _wrapped(patch.replacement, original)
+            setattr(patch.owner, patch.attribute, staticmethod(replacement) if patch.static else replacement)
+            _applied.append(patch.name)
+        return list(_applied)
+
+
+def applied() -> list[str]:
+    """The names of the patches in force in this process."""
+    return list(_applied)
+
+
+def _wrapped(replacement: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
+    def patched(*args: Any, **kwargs: Any) -> Any:
+        return replacement(*args, **kwargs)
+
+    patched.__name__ = original.__name__
+    patched.__qualname__ = original.__qualname__
+    patched.__doc__ = replacement.__doc__
+    patched.__rasa_original__ = original  # type: ignore[attr-defined]
+    patched.__wrapped_patch__ = replacement  # type: ignore[attr-defined]
+    return patched

@@ -1,0 +1,191 @@
+"""The project's changes to Rasa (connectors/rasa_patches.py): written for the installed Rasa, applied by
+the launcher, and as strict as Rasa itself: an invalid action-server response is still refused."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+from aiohttp import web
+from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+import connectors.rasa_server as rasa_server
+from connectors import rasa_patches
+
+VALID_RESPONSES = [
+    {},
+    {"events": [], "responses": []},
+    {"events": [{"event": "slot", "name": "bank", "value": "GTBank"}], "responses": [{"text": "Hi"}]},
+    {"events": [{"event": "action", "name": "action_listen"}, {"event": "followup", "name": "utter_greet"}]},
+    {"events": [{"event": "active_loop", "name": None}, {"event": "session_started"}]},
+]
+INVALID_RESPONSES = [
+    {"events": "not a list"},
+    {"events": [{"event": "slot"}]},  # a slot event without its name
+    {"events": [{"event": "no_such_event"}]},
+    {"events": [{"event": "slot", "name": 5, "value": 1}]},
+    {"responses": [1, 2]},
+    {"events": [{"event": "user", "text": 42}]},
+    [],
+]
+
+
+@pytest.fixture
+def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The patches applied for this test only (monkeypatch puts Rasa's functions back afterwards)."""
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction.__dict__["_validate_action_result"])
+    monkeypatch.setattr(Event, "resolve_by_type", Event.__dict__["resolve_by_type"])
+    monkeypatch.setattr(rasa_patches, "_applied", [])
+    assert len(rasa_patches.apply()) == 2
+    yield
+
+
+def remote_action() -> RemoteAction:
+    return RemoteAction("action_check_balance", EndpointConfig("http://127.0.0.1:1/webhook"))
+
+
+def test_the_installed_rasa_is_the_one_the_patches_were_written_for() -> None:
+    """Fails when Rasa (or a function a patch replaces or relies on) changes: look at the patch again."""
+    for patch in rasa_patches._patches():
+        assert patch.installed_problems() == [], patch.name
+
+
+def test_rasa_validates_with_jsonschema_validate_rechecking_the_schema_every_call() -> None:
+    """What the first patch replaces: the original validates every response with jsonschema.validate."""
+    original = RemoteAction.__dict__["_validate_action_result"]
+    original = getattr(original, "__rasa_original__", original)
+    source = inspect.getsource(original)
+    assert "from jsonschema import validate" in source
+    assert "validate(result, self.action_response_format_spec())" in source
+    assert RemoteAction.action_response_format_spec() == RemoteAction.action_response_format_spec()  # constant
+
+
+def test_the_launcher_applies_the_patches_before_rasa_starts(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Any) -> None:
+    credentials = tmp_path / "credentials.yml"
+    credentials.write_text("connectors.whatsapp.WhatsAppInput:\n", encoding="utf-8")
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction.__dict__["_validate_action_result"])
+    monkeypatch.setattr(Event, "resolve_by_type", Event.__dict__["resolve_by_type"])
+    monkeypatch.setattr(rasa_patches, "_applied", [])
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.delenv("RASA_API_ENABLED", raising=False)
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+
+    def fake_rasa_main() -> None:
+        seen["argv"] = list(sys.argv)
+        seen["applied"] = rasa_patches.applied()
+        seen["validator"] = RemoteAction._validate_action_result
+
+    import rasa.__main__
+
+    monkeypatch.setattr(rasa.__main__, "main", fake_rasa_main)
+    rasa_server.main(["--credentials", str(credentials), "--model", "m.tar.gz"])
+    assert seen["argv"][:2] == ["rasa", "run"]
+    assert len(seen["applied"]) == 2
+    assert getattr(seen["validator"], "__wrapped_patch__", None) is rasa_patches.validate_action_result
+
+
+@pytest.mark.usefixtures("patched")
+@pytest.mark.parametrize("response", VALID_RESPONSES)
+def test_a_valid_action_response_passes(response: dict[str, Any]) -> None:
+    assert remote_action()._validate_action_result(response) is True
+
+
+@pytest.mark.usefixtures("patched")
+@pytest.mark.parametrize("response", INVALID_RESPONSES)
+def test_an_invalid_action_response_is_refused_with_rasas_error(response: Any) -> None:
+    """The same jsonschema error jsonschema.validate gives, with Rasa's own hint added."""
+    with pytest.raises(jsonschema.ValidationError) as raised:
+        remote_action()._validate_action_result(response)
+    with pytest.raises(jsonschema.ValidationError) as expected:
+        jsonschema.validate(response, RemoteAction.action_response_format_spec())
+    assert raised.value.message.startswith(expected.value.message)
+    assert list(raised.value.absolute_path) == list(expected.value.absolute_path)
+    assert "Failed to validate Action server response from API" in raised.value.message
+
+
+def test_the_schema_is_checked_once_not_per_response(patched: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    rasa_patches.action_response_validator(RemoteAction)  # built (possibly by an earlier test)
+    checks: list[Any] = []
+    monkeypatch.setattr(jsonschema.Draft202012Validator, "check_schema",
+                        classmethod(lambda cls, schema: checks.append(schema)))
+    for _ in range(5):
+        remote_action()._validate_action_result(VALID_RESPONSES[2])
+    assert checks == []
+
+
+async def test_an_action_server_answering_nonsense_still_fails_the_action(patched: None, unused_tcp_port: int) -> None:
+    """Through RemoteAction.run over real HTTP: Rasa refuses the invalid events as it does unpatched."""
+
+    async def webhook(_: web.Request) -> web.Response:
+        return web.json_response({"events": [{"event": "slot", "value": "no name"}], "responses": []})
+
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    try:
+        domain = Domain.from_dict({"actions": ["action_check_balance"]})
+        action = RemoteAction("action_check_balance", EndpointConfig(f"http://127.0.0.1:{unused_tcp_port}/webhook"))
+        tracker = DialogueStateTracker.from_events("someone", [ActionExecuted("action_listen"), UserUttered("hi")])
+        with pytest.raises(jsonschema.ValidationError, match="Failed to validate Action server response"):
+            await action.run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator(domain.responses),
+                             tracker, domain)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.usefixtures("patched")
+def test_event_classes_resolve_as_rasa_resolves_them() -> None:
+    original = Event.__dict__["resolve_by_type"].__func__.__rasa_original__
+    from rasa.shared.utils.common import all_subclasses
+
+    names = {cls.type_name for cls in all_subclasses(Event)}
+    assert {"user", "bot", "slot", "action", "session_started", "active_loop"} <= names
+    for name in names:
+        assert Event.resolve_by_type(name) is original(name)
+    assert Event.resolve_by_type("topic") is None
+    assert Event.resolve_by_type("nonsense", default=SlotSet) is SlotSet
+    with pytest.raises(ValueError, match="Unknown event name 'nonsense'"):
+        Event.resolve_by_type("nonsense")
+    assert Event.from_parameters({"event": "slot", "name": "bank", "value": "GTBank"}) == SlotSet("bank", "GTBank")
+
+
+@pytest.mark.usefixtures("patched")
+def test_an_event_class_defined_later_is_found() -> None:
+    rasa_patches.event_class_table()  # built before the class exists
+
+    class LateEvent(SlotSet):
+        type_name = "late_event_for_the_test"
+
+    assert Event.resolve_by_type("late_event_for_the_test") is LateEvent
+
+
+def test_a_patch_for_another_rasa_is_left_out_with_a_warning(monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    real = rasa_patches._patches()
+    changed = [rasa_patches.Patch(p.name, p.owner, p.attribute,
+                                  (rasa_patches.Source(p.owner, p.attribute, "0" * 64),), p.replacement, p.static)
+               for p in real]
+    monkeypatch.setattr(rasa_patches, "_patches", lambda: changed)
+    monkeypatch.setattr(rasa_patches, "_applied", [])
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction.__dict__["_validate_action_result"])
+    monkeypatch.setattr(Event, "resolve_by_type", Event.__dict__["resolve_by_type"])
+    before = RemoteAction.__dict__["_validate_action_result"]
+    with caplog.at_level(logging.WARNING, logger="connectors.rasa_patches"):
+        assert rasa_patches.apply() == []
+    assert RemoteAction.__dict__["_validate_action_result"] is before
+    assert "left out" in caplog.text and "Rasa runs as installed" in caplog.text
