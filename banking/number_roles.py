@@ -73,7 +73,7 @@ _AMOUNT = re.compile(
 )
 _REFERENCE_CUE = re.compile(
     r"\b(?:meter|metre|smart\s?card|iuc|decoder|customer\s?(?:id|no|number|ref)|account\s?(?:id|no)|"
-    r"ref(?:erence)?|acct\s?id|card\s?no)\b[\s:#.-]*(?:no\.?|number|is|na)?[\s:#.-]*$",
+    r"ref(?:erence)?|acct\s?id|user\s?id|id|card\s?no)\b[\s:#.-]*(?:no\.?|number|is|na)?[\s:#.-]*$",
     re.IGNORECASE,
 )
 _ALNUM_REFERENCE = re.compile(r"(?<![\w-])(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9-]{6,20}(?![\w-])")
@@ -84,7 +84,8 @@ _POWER_WORDS = re.compile(r"\b(?:meter|metre|light|nepa|phcn|electric\w*|prepaid
 _TIME_OR_DATE = re.compile(r"\s?(?::\d|(?:am|pm)\b|(?:st|nd|rd|th)\b|/\d|%|(?:gb|mb|g)\b|mobile\b)",
                            re.IGNORECASE)
 _BILL_CUE = re.compile(r"\b(?:meter|metre|smart\s?card|iuc|decoder|customer\s?(?:id|no|number|ref))\b", re.IGNORECASE)
-_NOT_A_REFERENCE = re.compile(r"9mobile|\d+(?:gb|mb|k|m|bn|am|pm|st|nd|rd|th)", re.IGNORECASE)
+# Not a reference though letters and digits: a network, a quantity, a time, an amount ("N15000", "NGN5000").
+_NOT_A_REFERENCE = re.compile(r"9mobile|\d+(?:gb|mb|k|m|bn|am|pm|st|nd|rd|th)|(?:n|ngn)\d+", re.IGNORECASE)
 _WORD_TOKEN = re.compile(r"[^\W\d_]+|\d+|[^\w\s]")
 _WORD_SCALES = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000, "k": 1_000}
 _HALF_BEFORE = re.compile(r"\bhalf\s+(?:a\s+|an\s+)?$", re.IGNORECASE)
@@ -92,10 +93,12 @@ _NAIRA_AFTER = re.compile(r"\s?(?:naira|ngn)(?![a-z])", re.IGNORECASE)
 
 
 def read_numbers(text: str, *, about_bills: bool = False, cable_tv: bool | None = None,
-                 electricity: bool | None = None) -> NumberRoles:
+                 electricity: bool | None = None, codes: bool | None = None) -> NumberRoles:
     """Every number of ``text`` with its role. ``about_bills``: the message pays a bill (the
     intent or a biller named in it); ``cable_tv``/``electricity``: which kind of bill, when known
-    (else read from the words of the message)."""
+    (else read from the words of the message); ``codes``: whether a code of letters and digits
+    ("LW-0056781") is a biller's reference (by default, in a bill message; an answer to a
+    form's question may be one too)."""
     cable = bool(_CABLE_WORDS.search(text)) if cable_tv is None else cable_tv
     power = bool(_POWER_WORDS.search(text)) if electricity is None else electricity
     bills = about_bills or cable or power or _BILL_CUE.search(text) is not None
@@ -111,7 +114,7 @@ def read_numbers(text: str, *, about_bills: bool = False, cable_tv: bool | None 
         if digits is not None:
             role = "customer_ref" if bills and power else "phone_number"
             take(role, digits if role == "phone_number" else re.sub(r"\D", "", match.group()), *match.span())
-    for match in re.finditer(r"(?<![\w.,])\+?\d{7,}(?![\w.,]\d)(?!\w)", text):
+    for match in re.finditer(r"(?<![\w.,-])\+?\d{7,}(?![\w.,]\d)(?!\w)", text):
         if _inside(match.span(), taken):
             continue
         role = _long_number_role(match.group().lstrip("+"), text[:match.start()], bills, cable, power)
@@ -121,7 +124,7 @@ def read_numbers(text: str, *, about_bills: bool = False, cable_tv: bool | None 
         if role == "phone_number":
             value = _local_phone(value) or value
         take(role, value, *match.span())
-    if bills:  # "LW-0056781", "SPEC12345": letters and digits, after a cue or with four digits or more
+    if bills if codes is None else codes:  # "LW-0056781", "SPEC12345": letters and digits, after a cue or with 4+ digits
         for match in _ALNUM_REFERENCE.finditer(text):
             if _inside(match.span(), taken) or _NOT_A_REFERENCE.fullmatch(match.group()):
                 continue
@@ -149,6 +152,8 @@ def _long_number_role(digits: str, before: str, bills: bool, cable: bool, power:
         return "customer_ref" if (bills and (power or cue)) else "phone_number"
     if bills and (len(digits) in (11, 13) or cue):
         return "customer_ref"
+    if digits.startswith("0") or len(digits) >= 11:
+        return "customer_ref"  # no amount is written with a leading 0 or has 11 digits and more
     if len(digits) <= 9 and not cue:
         return None  # ₦1,500,000 written without commas
     return "customer_ref" if bills else None

@@ -86,6 +86,7 @@ def resolve_entities(text: str, entities: List[Dict[str, Any]], intent: str | No
         text, about_bills=intent == "pay_bill" or biller is not None,
         cable_tv=category == "cable_tv" if category else None,
         electricity=category == "electricity" if category else None,
+        codes=True if intent == "inform" else None,
     )
     numbers = [item for item in roles.found if item.role != "amount"]
     amounts = roles.amounts

@@ -59,6 +59,26 @@ def test_a_customer_id_after_its_cue_is_the_reference() -> None:
         ("amount", "15000"), ("customer_ref", "SPEC12345")]
 
 
+def test_an_internet_user_id_after_id_is_the_reference_and_the_amount_in_words_stays() -> None:
+    assert roles("renew my smile data, sixteen thousand naira, user id 20458812", about_bills=True) == [
+        ("amount", "16000"), ("customer_ref", "20458812")]
+    assert roles("spectranet 12k abeg my id na 40913377", about_bills=True) == [
+        ("amount", "12000"), ("customer_ref", "40913377")]
+
+
+def test_a_naira_sign_in_letters_is_an_amount_not_a_code() -> None:
+    assert roles("pay spectranet N12000", about_bills=True) == [("amount", "12000")]
+    assert roles("gotv NGN4500 abeg", about_bills=True) == [("amount", "4500")]
+
+
+def test_a_long_number_no_amount_can_be_is_a_reference_even_alone() -> None:
+    # A 13-digit meter number, or one with a leading 0, is never naira.
+    assert roles("0451234567123") == [("customer_ref", "0451234567123")]
+    assert roles("045123456") == [("customer_ref", "045123456")]
+    assert roles("WB-0093321", codes=True) == [("customer_ref", "WB0093321")]
+    assert roles("WB-0093321") == []
+
+
 def test_ten_digits_outside_cable_tv_are_an_account_number() -> None:
     assert roles("send 10k to 7023456789") == [("amount", "10000"), ("account_number", "7023456789")]
 
