@@ -124,7 +124,8 @@ def read_numbers(text: str, *, about_bills: bool = False, cable_tv: bool | None 
         if role == "phone_number":
             value = _local_phone(value) or value
         take(role, value, *match.span())
-    if bills if codes is None else codes:  # "LW-0056781", "SPEC12345": letters and digits, after a cue or with 4+ digits
+    # "LW-0056781", "SPEC12345": letters and digits, after a cue or with four digits or more
+    if bills if codes is None else codes:
         for match in _ALNUM_REFERENCE.finditer(text):
             if _inside(match.span(), taken) or _NOT_A_REFERENCE.fullmatch(match.group()):
                 continue
