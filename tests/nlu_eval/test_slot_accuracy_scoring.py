@@ -208,6 +208,7 @@ def test_the_report_is_written_and_the_build_fails_below_the_gates(tmp_path: Pat
     monkeypatch.setattr(slots, "parse_all", fake_parse_all)
     out = tmp_path / "slot_accuracy.json"
     args = ["model.tar.gz", "--money", str(money), "--out-of-scope", str(oos), "--training-data", str(training),
+            "--fresh-money", str(tmp_path / "absent.yml"),
             "--out", str(out)]
     assert slots.main(args) == 1
     result = json.loads(out.read_text())
@@ -232,4 +233,5 @@ def test_held_out_text_that_is_a_training_example_is_refused(tmp_path: Path, mon
 
     monkeypatch.setattr(slots, "parse_all", must_not_parse)
     assert slots.main(["model.tar.gz", "--money", str(money), "--out-of-scope", str(money),
+                       "--fresh-money", str(tmp_path / "absent.yml"),
                        "--training-data", str(training), "--out", str(tmp_path / "r.json")]) == 1
