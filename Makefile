@@ -29,7 +29,7 @@ TRAINING_INPUTS := config.yml $(shell find domain data -name '*.yml' 2>/dev/null
                    $(wildcard components/*.py) $(SPACY_MODEL)/meta.json
 
 .PHONY: run setup spacy browser train shell actions serve validate lint unit test-nlu test-core test \
-        test-e2e benchmark-webhook reliability llm-report audit-verify reencrypt clean
+        test-e2e benchmark-webhook bench reliability llm-report audit-verify reencrypt clean
 
 # The whole product on this machine: a stand-in for Meta (fake Graph API and a
 # WhatsApp-like chat page on http://localhost:8080) with throwaway secrets, and the
@@ -108,6 +108,13 @@ test-e2e: setup $(MODEL)
 # Webhook POST to the first reply at the Graph API, for a balance question (p50/p95).
 benchmark-webhook: setup $(MODEL)
 	$(BIN)/python scripts/benchmark_webhook.py
+
+# Throughput under open-loop load (5-80 messages a second, a mix of balance, search, spending and
+# transfer+YES) over signed webhooks, beside Rasa's REST channel on the same model (a few minutes):
+# results/bench.jsonl and results/bench.png. A benchmark, not a test: `make test` does not run it.
+# BENCH_ARGS=--quick for rates 5,10,20 only; see `scripts/bench.py --help`.
+bench: setup $(MODEL)
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 test: lint unit validate test-nlu test-core test-e2e
 
