@@ -20,6 +20,13 @@ One document per conversation::
 Nothing else is stored in clear: no slots, no latest message, no phone number.
 Without MONGODB_URI (and no ``url``) it uses an in-memory database and says so
 once. Blocking pymongo calls run in a worker thread, off Sanic's event loop.
+
+A message costs the same however long the conversation has been going (Meta keeps one
+going for months; Rasa starts a new session after an hour of silence): ``retrieve``
+reads the two counters, then only the latest session's events (a ``$slice`` of the array)
+and opens only those; ``save`` reads the counters, then seals and appends only the
+events the store does not have (``$push`` guarded by ``event_count``, a compare-and-set),
+never rewriting or re-reading the history.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from pymongo.errors import DuplicateKeyError
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import SessionStarted
+from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from banking.config import Settings
@@ -51,6 +58,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_COLLECTION = "conversations"
 RETENTION_INDEX = "updated_at_retention"
 MAX_SAVE_ATTEMPTS = 5
+LATEST_SESSION_LIMIT = 2**31 - 1  # a $slice's count: every event from the session's start on
 SECONDS_PER_DAY = 86_400
 
 _warned: set[str] = set()
@@ -118,7 +126,7 @@ class EncryptedMongoTrackerStore(TrackerStore, SerializedTrackerAsText):
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Append the events the store does not have yet (Rasa's Mongo semantics)."""
         await self.stream_events(tracker)
-        await asyncio.to_thread(self._save, tracker.sender_id, [event.as_dict() for event in tracker.events])
+        await asyncio.to_thread(self._save, tracker.sender_id, list(tracker.events))
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The tracker with the events of the latest session only."""
@@ -144,13 +152,14 @@ class EncryptedMongoTrackerStore(TrackerStore, SerializedTrackerAsText):
 
     # ------------------------------------------------------------ storage
 
-    def _save(self, sender_id: str, events: list[dict[str, Any]]) -> None:
+    def _save(self, sender_id: str, tracker_events: list[Event]) -> None:
+        """``tracker_events``: the caller's tracker, which holds the latest session (as Rasa's stores assume)."""
         key = self._key(sender_id)
         for _ in range(MAX_SAVE_ATTEMPTS):
             stored = self.conversations.find_one({"_id": key}, {"event_count": 1, "session_start": 1})
             count = stored.get("event_count", 0) if stored else 0
             session_start = stored.get("session_start", 0) if stored else 0
-            new_events = events[count - session_start:]  # the caller's tracker holds the latest session
+            new_events = [event.as_dict() for event in tracker_events[count - session_start:]]
             if stored is not None and not new_events:
                 return
             sealed = [self._seal_event(key, count + offset, event) for offset, event in enumerate(new_events)]
@@ -179,23 +188,33 @@ class EncryptedMongoTrackerStore(TrackerStore, SerializedTrackerAsText):
 
     def _load(self, sender_id: str, all_sessions: bool) -> list[dict[str, Any]] | None:
         key = self._key(sender_id)
+        if all_sessions:
+            stored = self.conversations.find_one({"_id": key})
+            if stored is None:
+                return None
+            return self._open_events(key, 0, stored.get("events", []))
+        head = self.conversations.find_one({"_id": key}, {"event_count": 1, "session_start": 1})
+        if head is None:
+            return None
+        hint = head.get("session_start", 0)
+        if isinstance(hint, int) and hint >= 0:
+            # The latest session only: from its start to the end (with whatever was appended meanwhile),
+            # trusted only if the event there really is a session start.
+            stored = self.conversations.find_one({"_id": key}, {"events": {"$slice": [hint, LATEST_SESSION_LIMIT]}})
+            events = self._open_events(key, hint, stored.get("events", []) if stored else [])
+            if hint == 0 or (events and events[0].get("event") == SessionStarted.type_name):
+                return events
+        logger.warning("conversation %s…: stored session start is wrong; scanning its events", key[:12])
         stored = self.conversations.find_one({"_id": key})
         if stored is None:
             return None
-        sealed = stored.get("events", [])
-        start = 0 if all_sessions else self._latest_session_start(key, stored, sealed)
-        return [self._open_event(key, index, sealed[index]) for index in range(start, len(sealed))]
-
-    def _latest_session_start(self, key: str, stored: Mapping[str, Any], sealed: list[str]) -> int:
-        """Trust the stored index only if that event really is a session start; else find it."""
-        hint = stored.get("session_start", 0)
-        if hint == 0 or (0 < hint < len(sealed)
-                         and self._open_event(key, hint, sealed[hint]).get("event") == SessionStarted.type_name):
-            return hint
-        logger.warning("conversation %s…: stored session start is wrong; scanning its events", key[:12])
-        events = [self._open_event(key, index, token) for index, token in enumerate(sealed)]
+        events = self._open_events(key, 0, stored.get("events", []))
         starts = [index for index, event in enumerate(events) if event.get("event") == SessionStarted.type_name]
-        return starts[-1] if starts else 0
+        return events[starts[-1] if starts else 0:]
+
+    def _open_events(self, key: str, first: int, sealed: list[str]) -> list[dict[str, Any]]:
+        """Open sealed events stored from position ``first`` on (each is bound to its position)."""
+        return [self._open_event(key, first + offset, token) for offset, token in enumerate(sealed)]
 
     def _sender_ids(self) -> list[str]:
         senders, unreadable = [], 0
