@@ -17,6 +17,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.feedback import ask_for_feedback
 from actions.forms import reference_name
 from actions.runtime import (
     FLOW_SLOTS,
@@ -228,7 +229,7 @@ class ActionConfirmPending(Action):
             utter_refusal(dispatcher, error)
             return [SlotSet("pending_op_id", None)]
         utter_receipt(dispatcher, receipt)
-        return []
+        return ask_for_feedback(dispatcher, tracker, receipt)
 
 
 async def explain_not_open(

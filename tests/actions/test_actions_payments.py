@@ -59,7 +59,7 @@ async def test_yes_executes_once_and_a_second_yes_says_already_done(connected, s
     first = await run(ActionConfirmPending(), yes)
     second = await run(ActionConfirmPending(), yes)
 
-    assert first.responses == ["utter_transfer_done"]
+    assert first.responses == ["utter_transfer_done", "utter_ask_feedback"]
     assert "₦10,000" in first.text and "Checking balance: ₦35,320.50" in first.text
     assert second.responses == ["utter_already_done"]
     assert balance(service, connected) == 3_532_050
@@ -81,7 +81,7 @@ async def test_own_account_transfer_moves_between_accounts(connected, service):
     _, op_id = await prepared(TO_SAVINGS)
     done = await run(ActionConfirmPending(), reply_to_confirmation(op_id))
 
-    assert done.responses == ["utter_transfer_done"]
+    assert done.responses == ["utter_transfer_done", "utter_ask_feedback"]
     assert balance(service, connected, "checking") == 4_532_050 - 500_000
     assert balance(service, connected, "savings") == 12_545_000 + 500_000
 
@@ -219,7 +219,7 @@ async def test_bill_payment_confirm_and_pay(connected, service):
         ActionConfirmPending(), reply_to_confirmation(outcome.slot("pending_op_id"))
     )
 
-    assert paid.responses == ["utter_bill_paid"]
+    assert paid.responses == ["utter_bill_paid", "utter_ask_feedback"]
     assert balance(service, connected) == 4_532_050 - 500_000
 
 
@@ -233,7 +233,7 @@ async def test_airtime_confirm_and_buy(connected, service):
         ActionConfirmPending(), reply_to_confirmation(outcome.slot("pending_op_id"))
     )
 
-    assert bought.responses == ["utter_airtime_done"]
+    assert bought.responses == ["utter_airtime_done", "utter_ask_feedback"]
     assert balance(service, connected, "savings") == 12_545_000 - 100_000
 
 
@@ -288,7 +288,7 @@ async def test_an_unsure_yes_moves_nothing_and_asks_again(connected, service):
     sure = await run(ActionConfirmPending(), reply_to_confirmation(op_id))
 
     assert unsure.responses == ["utter_confirm_explicitly"]
-    assert sure.responses == ["utter_transfer_done"]
+    assert sure.responses == ["utter_transfer_done", "utter_ask_feedback"]
     assert balance(service, connected) == 3_532_050
 
 
@@ -309,14 +309,14 @@ async def test_a_yes_heard_unclearly_in_a_voice_note_moves_nothing(connected, se
     assert balance(service, connected) == before
 
     tapped = await run(ActionConfirmPending(), reply_to_confirmation(op_id, "/affirm"))
-    assert tapped.responses == ["utter_transfer_done"]
+    assert tapped.responses == ["utter_transfer_done", "utter_ask_feedback"]
     assert balance(service, connected) == 3_532_050
 
 
 async def test_a_clearly_heard_voice_yes_counts_like_a_typed_one(connected, service):
     _, op_id = await prepared(TRANSFER_OUT)
     clear = await run(ActionConfirmPending(), voice_yes(op_id, low_confidence=False))
-    assert clear.responses == ["utter_transfer_done"]
+    assert clear.responses == ["utter_transfer_done", "utter_ask_feedback"]
     assert balance(service, connected) == 3_532_050
 
 
@@ -354,7 +354,7 @@ async def test_yes_on_an_older_confirmation_moves_nothing_and_shows_the_open_one
     assert "₦5,000" in stale.texts[1] and stale.slot("pending_op_id") == newer
     assert balance(service, connected) == 4_532_050
     done = await run(ActionConfirmPending(), tap(newer))
-    assert done.responses == ["utter_transfer_done"]
+    assert done.responses == ["utter_transfer_done", "utter_ask_feedback"]
     assert balance(service, connected) == 4_532_050 - 500_000, "exactly the amount the customer saw"
 
 

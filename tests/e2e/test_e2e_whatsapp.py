@@ -31,6 +31,7 @@ DUPLICATE_LOG = "Duplicate WhatsApp message"
 MENU = [("/check_balance", "Check balance"), ("/transfer_money", "Send money"), ("/help", "More options")]
 GTBANK = '/inform{"bank":"GTBank"}'
 CHECKING = '/inform{"account_type":"checking"}'
+GOOD = '/rate_experience{"rating":"good"}'
 
 
 def expiry_times(before: float, after: float, ttl_seconds: int = 300) -> set[str]:
@@ -103,7 +104,9 @@ async def test_a_customer_connects_a_bank_and_sends_money_once_over_whatsapp() -
         # Yes tapped: the money moves once, and the new Checking balance is shown.
         yes, calls = await chat.say(tap("button_reply", confirmation, yes_id), has("text", "Sent!"))
         user_messages.append(yes)
-        assert types(calls) == ["text"], describe(calls)
+        assert types(calls) == ["text", "button"], describe(calls)
+        rating_question = calls[1]  # 👍/👎 once the task is done
+        assert rating_question.buttons == [(GOOD, "👍"), ('/rate_experience{"rating":"bad"}', "👎")]
         done = calls[0].text
         assert f"₦5,000 to {holder}, GTBank ******6789" in done, done
         assert "Checking balance: ₦40,320.50" in done, done
@@ -135,6 +138,12 @@ async def test_a_customer_connects_a_bank_and_sends_money_once_over_whatsapp() -
         assert types(calls) == ["text"], describe(calls)
         assert re.search(r"Checking \(\*+\d{4}\): ₦40,320\.50", calls[0].text), calls[0].text
         assert re.search(r"Savings \(\*+\d{4}\): ₦125,450\b", calls[0].text), calls[0].text
+
+        # 👍 tapped on the rating question: thanked once; a second tap is only acknowledged.
+        sent, calls = await chat.say(tap("button_reply", rating_question, GOOD), has("text", "Thank you!"))
+        user_messages.append(sent)
+        sent, calls = await chat.say(tap("button_reply", rating_question, GOOD), has("text", "already have"))
+        user_messages.append(sent)
 
         # Every new message was marked read with a typing indicator, once, in order.
         assert [r["message_id"] for r in stack.sandbox.read_receipts] == [m.id for m in user_messages]
