@@ -28,7 +28,7 @@ from assistant_llm.errors import LLMError
 from assistant_llm.insights import data_fingerprint, is_open_question, wants_breakdown
 from assistant_llm.runtime import assistant
 from banking import errors
-from banking.money import format_naira, mask_account_number, parse_amount_kobo
+from banking.money import format_money, format_naira, mask_account_number, parse_amount_kobo
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ REFERENCE = re.compile(r"\bSBX-[0-9A-F]{6,}\b", re.IGNORECASE)
 
 def balance_lines(accounts: List[Any]) -> str:
     return "\n".join(
-        f"• {account.name} ({mask_account_number(account.number)}): {format_naira(account.balance_kobo)}"
+        f"• {account.name} ({mask_account_number(account.number)}): "
+        f"{format_money(account.balance_kobo, getattr(account, 'currency', 'NGN'))}"
         for account in accounts
     )
 

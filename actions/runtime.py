@@ -99,9 +99,17 @@ REFUSALS: Dict[type, str] = {
     errors.NothingPending: "utter_nothing_pending",
     errors.ChangeAlreadyScheduled: "utter_refuse_change_already_scheduled",
     errors.ConfirmationExpired: "utter_confirmation_expired",
+    errors.ReadOnlyLink: "utter_refuse_read_only_link",
+    errors.LinkPending: "utter_bank_link_pending",
     errors.ProviderUnavailable: "utter_provider_unavailable",
     errors.OutcomeUnknown: "utter_outcome_unknown",  # before StorageError, its parent
     errors.StorageError: "utter_provider_unavailable",
+}
+
+# A provider failure (banking.hosted.ProviderError) says more than "unavailable" when it can.
+PROVIDER_REASONS: Dict[str, str] = {
+    "rate_limited": "utter_provider_busy",
+    "login_required": "utter_bank_login_required",
 }
 
 
@@ -113,7 +121,7 @@ def utter_refusal(
     account: str | None = None,
 ) -> None:
     """Tells the customer exactly why nothing happened."""
-    response = next(
+    response = PROVIDER_REASONS.get(getattr(error, "reason", ""), "") or next(
         (name for kind, name in REFUSALS.items() if isinstance(error, kind)),
         "utter_provider_unavailable",
     )

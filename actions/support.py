@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
@@ -30,6 +31,8 @@ class ActionConnectBank(Action):
         bank = tracker.get_slot("bank")
         if not bank:
             return []  # the form stopped early and already said why
+        if banking().links_by_webhook:
+            return await send_link_page(dispatcher, tracker, bank)
         try:
             profile = await call(banking().connect_bank, customer(tracker), bank)
         except errors.BankingError as error:
@@ -38,6 +41,77 @@ class ActionConnectBank(Action):
         accounts = await call(banking().balances, customer(tracker), None)
         dispatcher.utter_message(response="utter_bank_connected", bank=profile.bank, lines=balance_lines(accounts))
         return [SlotSet("bank", None)]
+
+
+async def send_link_page(dispatcher: CollectingDispatcher, tracker: Tracker, bank: str) -> List[EventType]:
+    """Mono or Plaid: the provider's page goes in the chat; its webhook finishes the link."""
+    try:
+        invitation = await call(banking().start_bank_link, customer(tracker), tracker.sender_id, bank)
+    except errors.BankingError as error:
+        utter_refusal(dispatcher, error)
+        return [SlotSet("bank", None)]
+    if invitation.already_connected:
+        profile = await call(banking().find_profile, customer(tracker))
+        dispatcher.utter_message(response="utter_already_connected", bank=profile.bank if profile else bank)
+        return [SlotSet("bank", None)]
+    minutes = max(1, round((invitation.expires_at - datetime.now(timezone.utc)).total_seconds() / 60))
+    dispatcher.utter_message(response="utter_bank_link_sent", bank=bank, url=invitation.url, minutes=minutes)
+    return [SlotSet("bank", None)]
+
+
+class ActionBankLinked(Action):
+    """EXTERNAL_bank_linked: the provider's webhook says the customer finished on its page."""
+
+    def name(self) -> str:
+        return "action_bank_linked"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        user = customer(tracker)
+        try:
+            outcome = await call(banking().complete_bank_link, user)
+            if outcome.kind == "nothing":
+                return []  # a retried webhook, or a link already finished: the customer was told once
+            if outcome.kind == "reauthorised":
+                dispatcher.utter_message(response="utter_bank_reauthorised")
+                return []
+            accounts = await call(banking().balances, user, None)
+        except errors.BankingError as error:
+            utter_refusal(dispatcher, error)
+            return []
+        bank = outcome.profile.bank if outcome.profile else ""
+        dispatcher.utter_message(response="utter_bank_connected", bank=bank, lines=balance_lines(accounts))
+        if not outcome.data_ready:
+            dispatcher.utter_message(response="utter_bank_data_syncing")
+        if not banking().provider_moves_money:
+            dispatcher.utter_message(response="utter_read_only_link_note")
+        return []
+
+
+class ActionBankUpdated(Action):
+    """EXTERNAL_bank_updated: data finished syncing, failed to, or the bank wants a fresh login."""
+
+    def name(self) -> str:
+        return "action_bank_updated"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        user = customer(tracker)
+        news = latest_entity(tracker, "bank_event")
+        try:
+            if news == "synced":
+                await call(banking().sync_bank_data, user)
+                dispatcher.utter_message(response="utter_bank_data_ready")
+            elif news == "sync_failed":
+                dispatcher.utter_message(response="utter_bank_data_failed")
+            elif news == "reauth_required":
+                invitation = await call(banking().start_bank_reauth, user, tracker.sender_id)
+                dispatcher.utter_message(response="utter_bank_reauth_link", url=invitation.url)
+        except errors.BankingError as error:
+            utter_refusal(dispatcher, error)
+        return []
 
 
 class ActionHumanHandoff(Action):

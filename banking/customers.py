@@ -76,8 +76,9 @@ class Customers:
     """Reads and changes customer documents; every change is one conditional single-document update."""
 
     def __init__(self, db: Any, sealer: Sealer, settings: Settings, now: Callable[[], datetime],
-                 audit: AuditLog) -> None:
+                 audit: AuditLog, revoke: Callable[[str], None] | None = None) -> None:
         self._db = db
+        self._revoke = revoke  # unlinks at the provider before the token is deleted (Mono, Plaid)
         self._sealer = sealer
         self._settings = settings
         self._now = now
@@ -168,6 +169,8 @@ class Customers:
     def drop_link_records(self, user: str) -> None:
         """What hung off a link, once it is gone: the token is deleted, the consent marked revoked (the
         record stays) and the imported history deleted. Safe to repeat."""
+        if self._revoke is not None:
+            self._revoke(user)
         self._db["connections"].delete_one({"_id": user})
         self._db["consents"].update_many({"user": user, "revoked_at": None}, {"$set": {"revoked_at": self._now()}})
         self._db["transactions"].delete_many({"user": user})
@@ -441,7 +444,7 @@ def profile_from_doc(document: dict[str, Any]) -> Profile:
         daily_limit_kobo=int(document["daily_limit_kobo"]),
         accounts=tuple(
             Account(type=kind, name=accounts[kind]["name"], number=mask_account_number(accounts[kind]["number"]),
-                    balance_kobo=int(accounts[kind]["balance_kobo"]))
+                    balance_kobo=int(accounts[kind]["balance_kobo"]), currency=accounts[kind].get("currency", "NGN"))
             for kind in ACCOUNT_ORDER if kind in accounts
         ),
         unfreezes_at=as_utc(scheduled["unfreeze"]["effective_at"]) if "unfreeze" in scheduled else None,

@@ -20,6 +20,9 @@ full account number, so they are safe to log.
     ├── AlreadyExecuted               already_executed    (.receipt)
     ├── ChangeAlreadyScheduled        change_already_scheduled (.change)
     ├── ProviderUnavailable           provider_unavailable
+    │   └── ProviderError             provider_unavailable (banking.hosted: .reason)
+    ├── ReadOnlyLink                  read_only_link
+    ├── LinkPending                   link_pending
     └── StorageError                  storage_error
         └── OutcomeUnknown            outcome_unknown
 
@@ -151,6 +154,18 @@ class ProviderUnavailable(BankingError):
     """The bank provider did not answer; nothing was changed."""
 
     code = "provider_unavailable"
+
+
+class ReadOnlyLink(BankingError):
+    """The linked bank's provider lets the assistant read, not move money (Plaid; Mono until payments)."""
+
+    code = "read_only_link"
+
+
+class LinkPending(BankingError):
+    """The customer opened a provider's page and has not finished there yet."""
+
+    code = "link_pending"
 
 
 class StorageError(BankingError):

@@ -22,7 +22,8 @@ class Account:
     type: str  # "checking" | "savings"
     name: str
     number: str  # masked, "******6789": the full number is not kept
-    balance_kobo: int
+    balance_kobo: int  # minor units of ``currency`` (kobo, cents, pence)
+    currency: str = "NGN"
 
     @property
     def masked_number(self) -> str:
@@ -201,3 +202,22 @@ def _moment(value: Any) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return as_utc(value) if isinstance(value, datetime) else None
+
+
+@dataclass(frozen=True)
+class BankLinkInvitation:
+    """The provider's page the customer opens from the chat to link (or log in to) their bank."""
+
+    url: str | None  # None when a bank is already linked
+    expires_at: datetime | None
+    provider: str
+    already_connected: bool = False
+
+
+@dataclass(frozen=True)
+class BankLinkOutcome:
+    """What finishing a provider's link did: "connected", "reauthorised" or "nothing" (already done)."""
+
+    kind: str
+    profile: Profile | None
+    data_ready: bool  # False: the provider is still fetching the history

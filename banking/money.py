@@ -70,6 +70,19 @@ def format_naira(kobo: int) -> str:
     return f"{sign}₦{naira:,}{cents}"
 
 
+CURRENCY_SYMBOLS = {"NGN": "₦", "USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def format_money(minor: int, currency: str = "NGN") -> str:
+    """An amount in its own currency: "₦45,320.50", "$1,204.10", "€80.00", "£12.34"; naira as format_naira."""
+    if currency == "NGN":
+        return format_naira(minor)
+    sign = "-" if minor < 0 else ""
+    units, rest = divmod(abs(minor), 100)
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{sign}{symbol}{units:,}.{rest:02d}" if symbol else f"{sign}{units:,}.{rest:02d} {currency}"
+
+
 def mask_account_number(number: str) -> str:
     """Hide all but the last four digits, so logs and replies never hold a full NUBAN.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -41,10 +43,19 @@ class BankProvider(Protocol):
         """The customer name registered on a meter, smartcard or biller account."""
 
 
-def get_provider(settings: Settings) -> BankProvider:
-    """The provider named by BANK_PROVIDER; only the sandbox exists for now."""
+def get_provider(settings: Settings, environ: Mapping[str, str] = os.environ) -> Any:
+    """The provider named by BANK_PROVIDER: the sandbox (links at once), or Mono or Plaid (hosted pages,
+    banking.hosted.HostedLinkProvider), whose settings are read here and refused when missing."""
     if settings.bank_provider == "sandbox":
         from banking.sandbox import SandboxProvider
 
         return SandboxProvider()
-    raise ConfigError(f"BANK_PROVIDER={settings.bank_provider} is not available yet")
+    if settings.bank_provider == "mono":
+        from banking.mono import MonoConfig, MonoProvider
+
+        return MonoProvider(MonoConfig.from_env(environ, production=settings.is_production))
+    if settings.bank_provider == "plaid":
+        from banking.plaid_provider import PlaidConfig, PlaidProvider
+
+        return PlaidProvider(PlaidConfig.from_env(environ, production=settings.is_production))
+    raise ConfigError(f"BANK_PROVIDER={settings.bank_provider} is not available")

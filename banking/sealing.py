@@ -10,7 +10,9 @@ can re-seal any field without knowing what it holds::
     operations     params.<name>, destination_label, holder_name, result (the receipt, as JSON)
     transactions   merchant, narration
     handoffs       reason
-    connections    token
+    profiles       link.accounts.<type>.provider_id (Mono or Plaid account id)
+    connections    token (sandbox token, Mono account id, Plaid access token)
+    bank_links     sender, credential (banking.linking)
 
 The ledger is a mapping keyed by op id rather than a list, so an entry's path (and
 with it its context) is known before the entry is written and never moves. What

@@ -21,6 +21,7 @@ reasons are sealed with ``banking.crypto`` (see banking.sealing for the list).
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 import uuid
@@ -44,7 +45,7 @@ from banking.catalog import (
 )
 from banking.config import Settings
 from banking.confirmations import CANCEL_REASONS, EXECUTION_LEASE, Confirmations
-from banking.crypto import Keyring, field_context
+from banking.crypto import CryptoError, Keyring, field_context
 from banking.customers import (
     MONEY_KINDS,
     Customers,
@@ -61,14 +62,21 @@ from banking.errors import (
     InvalidAmount,
     InvalidDetails,
     LimitExceeded,
+    LinkPending,
     NotConnected,
     NotFrozen,
     ProviderUnavailable,
+    ReadOnlyLink,
     StorageError,
     UnknownAccount,
 )
+from banking.hosted import HostedLinkProvider, LinkedAccount, ProviderTransaction
+from banking.identity import keyed_hash
+from banking.linking import BankLinks
 from banking.models import (
     Account,
+    BankLinkInvitation,
+    BankLinkOutcome,
     Consent,
     LimitStatus,
     PendingOperation,
@@ -139,7 +147,9 @@ class BankingService:
         self._settings = settings
         self._clock = clock
         self._sealer = Sealer(keyring)  # None: ENCRYPTION_KEY (or a throwaway development key) on first use
-        self._customers = Customers(db, self._sealer, settings, self._now, self._audit)
+        self._customers = Customers(db, self._sealer, settings, self._now, self._audit,
+                                    revoke=self._revoke_at_provider if self.links_by_webhook else None)
+        self._links = BankLinks(db, self._sealer, self._now)
         self._confirmations = Confirmations(db, self._customers, self._sealer, settings, self._now, self._audit)
 
     @property
@@ -153,6 +163,119 @@ class BankingService:
         return MAX_DAILY_LIMIT_KOBO
 
     # ----------------------------------------------------------------- linking
+
+    @property
+    def links_by_webhook(self) -> bool:
+        """True when the provider links on its own hosted page and tells us by webhook (Mono, Plaid)."""
+        return isinstance(self._provider, HostedLinkProvider)
+
+    @property
+    def provider_name(self) -> str:
+        return self._provider.name
+
+    @property
+    def provider_moves_money(self) -> bool:
+        """False for a read-only provider (Plaid, and Mono until payments run through it in chat)."""
+        return not self.links_by_webhook
+
+    @property
+    def provider(self) -> Any:
+        """The bank provider (its webhook checks need its settings)."""
+        return self._provider
+
+    @property
+    def links(self) -> BankLinks:
+        """Link references and webhook deliveries (banking.linking)."""
+        return self._links
+
+    @_guard_storage
+    def start_bank_link(self, user: str, sender: str, bank: str | None) -> BankLinkInvitation:
+        """Open the provider's hosted page for this customer; the link is finished by the provider's webhook.
+
+        ``sender`` (the conversation to tell) is stored sealed beside the opaque reference."""
+        provider = self._hosted()
+        canonical = canonical_bank(_as_text(bank)) if bank else None
+        if self._customers.is_connected(user):
+            return BankLinkInvitation(url=None, expires_at=None, provider=provider.name, already_connected=True)
+        start = self._links.open(user, sender, provider.name, "connect", canonical)
+        try:
+            page = self._call_provider(lambda: provider.start_link(start.reference, user, canonical))
+        except ProviderUnavailable as error:
+            self._links.discard(start.key)
+            self._audit(user, "connect", "failed", reason=_provider_reason(error))
+            raise
+        if page.handle:
+            self._links.remember_provider_handle(start.key, page.handle)
+        self._audit(user, "connect", "link_sent")
+        return BankLinkInvitation(url=page.url, expires_at=start.expires_at, provider=provider.name)
+
+    @_guard_storage
+    def start_bank_reauth(self, user: str, sender: str) -> BankLinkInvitation:
+        """A page where the customer logs in to their bank again (Mono reauth, Plaid update mode)."""
+        provider = self._hosted()
+        token = self._token(user)
+        start = self._links.open(user, sender, provider.name, "reauth", None)
+        try:
+            page = self._call_provider(lambda: provider.start_reauth(start.reference, token, user))
+        except ProviderUnavailable as error:
+            self._links.discard(start.key)
+            self._audit(user, "reauth", "failed", reason=_provider_reason(error))
+            raise
+        if page.handle:
+            self._links.remember_provider_handle(start.key, page.handle)
+        self._audit(user, "reauth", "link_sent")
+        return BankLinkInvitation(url=page.url, expires_at=start.expires_at, provider=provider.name)
+
+    @_guard_storage
+    def complete_bank_link(self, user: str) -> BankLinkOutcome:
+        """Finish the link the provider's webhook authorised: accounts, balances, history; at most once.
+
+        ``outcome.kind``: "connected", "reauthorised", or "nothing" (already done, or no link finished);
+        LinkPending while the customer has a page open and has not finished there."""
+        provider = self._hosted()
+        claimed = self._links.claim_authorised(user)
+        if claimed is None:
+            if self._links.status_of_latest(user) == "open":
+                raise LinkPending("the bank's page has not been finished yet")
+            return BankLinkOutcome(kind="nothing", profile=self.find_profile(user), data_ready=True)
+        if claimed.purpose == "reauth":
+            self._links.complete(claimed.key)
+            self._audit(user, "reauth", "executed")
+            return BankLinkOutcome(kind="reauthorised", profile=self.find_profile(user), data_ready=True)
+        try:
+            result = self._call_provider(lambda: provider.finish_link(claimed.credential))
+            now = self._now()
+            bank = claimed.bank or "Your bank"
+            accounts = self._link_accounts(user, result.accounts)
+            if not self._customers.attach_link(user, new_link(bank, BANKS.get(bank, ("",))[0], now, accounts), now):
+                self._links.complete(claimed.key)
+                return BankLinkOutcome(kind="nothing", profile=self.find_profile(user), data_ready=True)
+            self._record_link(user, bank, result.token, now, lookup=result.item_id or result.token)
+            if result.data_ready:
+                self._import_provider_history(user, result.token, now)
+        except ProviderUnavailable as error:
+            self._links.release(claimed.key)
+            self._audit(user, "connect", "failed", reason=_provider_reason(error))
+            raise
+        self._links.complete(claimed.key)
+        self._audit(user, "connect", "executed")
+        return BankLinkOutcome(kind="connected", profile=self.profile(user), data_ready=result.data_ready)
+
+    @_guard_storage
+    def sync_bank_data(self, user: str) -> int:
+        """Import what the provider has now (its data finished syncing); how many transactions are known."""
+        self._hosted()
+        token = self._token(user)
+        self._import_provider_history(user, token, self._now())
+        self._audit(user, "sync", "executed")
+        return len(self._db["transactions"].find({"user": user}, {"_id": 1}))
+
+    @_guard_storage
+    def user_for_provider_key(self, key: str) -> str | None:
+        """Whose link a provider's account or item id names (webhooks name links by it)."""
+        found = self._db["connections"].find_one({"lookup": keyed_hash(key, self._settings.user_id_salt)},
+                                                 {"_id": 1})
+        return None if found is None else str(found["_id"])
 
     @_guard_storage
     def connect_bank(self, user: str, bank: str) -> Profile:
@@ -231,6 +354,8 @@ class BankingService:
     @_guard_storage
     def balances(self, user: str, account_type: str | None = None) -> list[Account]:
         """All accounts, or just the one asked for ("current" means checking)."""
+        if self.links_by_webhook:
+            self._refresh_balances(user)
         profile = self.profile(user)
         if account_type is None:
             return list(profile.accounts)
@@ -502,6 +627,8 @@ class BankingService:
         """The checks every money operation starts with, in the order customers should hear them."""
         document = self._customers.connected(user)
         profile = profile_from_doc(document)
+        if self.links_by_webhook:
+            raise ReadOnlyLink(f"{self._provider.name} links are read-only here: money cannot move from this chat")
         if profile.frozen:
             raise AccountFrozen("your accounts are frozen; unfreeze them to move money")
         if not _is_kobo(amount_kobo) or not 0 < amount_kobo <= MAX_AMOUNT_KOBO:
@@ -551,18 +678,86 @@ class BankingService:
         now = as_utc(self._clock())
         return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
-    def _record_link(self, user: str, bank: str, token: str, now: datetime) -> None:
-        """The provider token, sealed to this customer, and what the customer agreed to share."""
+    def _record_link(self, user: str, bank: str, token: str, now: datetime, lookup: str | None = None) -> None:
+        """The provider token, sealed to this customer, and what the customer agreed to share. ``lookup``
+        (the provider's account or item id) is kept as a keyed hash, for webhooks that name only it."""
         sealed = self._keyring.encrypt_text(token, field_context("connections", user, "token"))
-        self._db["connections"].replace_one(
-            {"_id": user},
-            {"_id": user, "provider": self._provider.name, "bank": bank, "token": sealed, "created_at": now},
-            upsert=True,
-        )
+        record = {"_id": user, "provider": self._provider.name, "bank": bank, "token": sealed, "created_at": now}
+        if lookup:
+            record["lookup"] = keyed_hash(lookup, self._settings.user_id_salt)
+        self._db["connections"].replace_one({"_id": user}, record, upsert=True)
         self._db["consents"].insert_one({
             "user": user, "bank": bank, "provider": self._provider.name, "scopes": list(CONSENT_SCOPES),
             "granted_at": now, "revoked_at": None,
         })
+
+    def _hosted(self) -> HostedLinkProvider:
+        if not isinstance(self._provider, HostedLinkProvider):
+            raise InvalidDetails("this bank provider links at once; use connect_bank")
+        return self._provider
+
+    def _token(self, user: str) -> str:
+        """The provider credential of the customer's link, opened; NotConnected without one."""
+        record = self._db["connections"].find_one({"_id": user})
+        if record is None:
+            raise NotConnected("no bank is linked")
+        try:
+            return self._keyring.decrypt_text(record["token"], field_context("connections", user, "token"))
+        except CryptoError as error:
+            logger.error("a bank link's token could not be opened (%s)", type(error).__name__)
+            raise ProviderUnavailable("this bank link cannot be used; please connect it again") from error
+
+    def _link_accounts(self, user: str, accounts: Iterable[LinkedAccount]) -> dict[str, dict[str, Any]]:
+        """The provider's accounts as the link stores them: one per type (the first of each), ids sealed."""
+        stored: dict[str, dict[str, Any]] = {}
+        for account in accounts:
+            if account.type in stored:
+                continue
+            stored[account.type] = {
+                "name": account.name, "number": mask_account_number(account.mask),
+                "balance_kobo": account.balance_minor, "currency": account.currency,
+                "provider_id": self._sealer.seal("profiles", user, f"link.accounts.{account.type}.provider_id",
+                                                 account.provider_id),
+            }
+        return stored
+
+    def _account_types(self, user: str) -> dict[str, str]:
+        """Provider account id -> our account type, for the customer's link."""
+        document = self._customers.connected(user)
+        return {self._sealer.open("profiles", user, f"link.accounts.{kind}.provider_id", entry.get("provider_id")):
+                kind for kind, entry in document["link"]["accounts"].items() if entry.get("provider_id")}
+
+    def _refresh_balances(self, user: str) -> None:
+        """Balances as the provider has them now, written onto the link."""
+        provider = self._hosted()
+        token = self._token(user)
+        fresh = self._call_provider(lambda: provider.accounts(token))
+        types = self._account_types(user)
+        changes = {f"link.accounts.{types[a.provider_id]}.balance_kobo": a.balance_minor
+                   for a in fresh if a.provider_id in types}
+        if changes:
+            self._db["profiles"].update_one({"_id": user, "link": {"$exists": True}}, {"$set": changes})
+
+    def _import_provider_history(self, user: str, token: str, now: datetime) -> None:
+        provider = self._hosted()
+        found = self._call_provider(lambda: provider.transactions(token, now - timedelta(days=90)))
+        types = self._account_types(user)
+        self._insert_history(user, [_history_document(provider.name, t, types) for t in found
+                                    if t.account_id in types and t.provider_id])
+
+    def _revoke_at_provider(self, user: str) -> None:
+        """Unlink at Mono or Plaid before the token is deleted; a failure is logged and audited."""
+        try:
+            token = self._token(user)
+        except BankingError:
+            return
+        try:
+            self._call_provider(lambda: self._hosted().revoke(token))
+            self._audit(user, "revoke", "executed")
+        except ProviderUnavailable as error:
+            logger.warning("the bank link could not be revoked at %s (%s)", self._provider.name,
+                           _provider_reason(error))
+            self._audit(user, "revoke", "failed", reason=_provider_reason(error))
 
     def _transactions_in(self, user: str, document: dict[str, Any], period: Period) -> list[Transaction]:
         """Imported history and executed movements inside ``period``, newest first."""
@@ -616,6 +811,22 @@ class _TransactionFilter:
 
 
 # --------------------------------------------------------------------- pure helpers
+
+
+def _provider_reason(error: BankingError) -> str:
+    return getattr(error, "reason", None) or error.code
+
+
+def _history_document(provider: str, transaction: ProviderTransaction, types: dict[str, str]) -> dict[str, Any]:
+    """A provider transaction as a `transactions` document; its id is a hash of the provider's, so a
+    second import of the same transaction is a duplicate, not a copy."""
+    reference = f"{provider[:3].upper()}-{hashlib.sha256(transaction.provider_id.encode()).hexdigest()[:16].upper()}"
+    return {
+        "_id": reference, "reference": reference, "account": types[transaction.account_id],
+        "posted_at": transaction.posted_at, "amount_kobo": transaction.amount_minor,
+        "direction": transaction.direction, "category": transaction.category,
+        "merchant": transaction.merchant, "narration": transaction.narration, "currency": transaction.currency,
+    }
 
 
 def _as_text(value: object) -> str:

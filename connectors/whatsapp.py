@@ -525,6 +525,10 @@ class WhatsAppInput(InputChannel):
             status = self.accept(body, request.headers.get(SIGNATURE_HEADER), on_new_message)
             return response.json({"status": "ok" if status == 200 else "rejected"}, status=status)
 
+        from connectors.bank_webhooks import register_bank_webhooks  # Mono and Plaid: /bank/<provider>
+
+        register_bank_webhooks(webhook, self)
+
         @webhook.listener("before_server_start")
         async def redact_late_handlers(*_: Any) -> None:
             """Sanic adds its own log handlers when it starts ("<Request: ...> body not consumed"

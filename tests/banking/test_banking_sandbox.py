@@ -123,10 +123,10 @@ def test_invalid_biller_references_are_refused(sandbox: SandboxProvider, biller:
         sandbox.validate_biller_ref(biller, ref)
 
 
-def test_get_provider_builds_the_sandbox_and_refuses_unbuilt_providers() -> None:
-    provider = get_provider(Settings())
+def test_get_provider_builds_the_sandbox_and_refuses_providers_without_their_settings() -> None:
+    provider = get_provider(Settings(), {})
     assert provider.name == "sandbox"
     assert isinstance(provider.connect(ALICE, "GTBank")[0], AccountSeed)
-    for name in ("mono", "plaid"):
-        with pytest.raises(ConfigError, match=f"BANK_PROVIDER={name} is not available yet"):
-            get_provider(Settings(bank_provider=name))
+    for name, missing in (("mono", "MONO_SECRET_KEY"),):
+        with pytest.raises(ConfigError, match=f"BANK_PROVIDER={name} needs .*{missing}"):
+            get_provider(Settings(bank_provider=name), {})

@@ -153,9 +153,24 @@ def test_service_from_env_builds_a_working_service(caplog: pytest.LogCaptureFixt
     assert profile.bank == "Zenith Bank" and profile.daily_limit_kobo == 10_000_000
 
 
-def test_service_from_env_refuses_unavailable_providers() -> None:
-    with pytest.raises(ConfigError, match="BANK_PROVIDER=mono is not available yet"):
+MONO_ENV = {"BANK_PROVIDER": "mono", "MONO_SECRET_KEY": "test_sk_abc", "MONO_WEBHOOK_SECRET": "w" * 20,
+            "BANK_LINK_REDIRECT_URL": "https://bank.example/webhooks/whatsapp/bank/done"}
+
+
+def test_service_from_env_refuses_a_provider_without_its_settings_or_a_shared_database() -> None:
+    with pytest.raises(ConfigError, match="BANK_PROVIDER=mono needs MONO_SECRET_KEY, MONO_WEBHOOK_SECRET"):
         service_from_env({"BANK_PROVIDER": "mono"})
+    with pytest.raises(ConfigError, match="BANK_PROVIDER=mono needs MONGODB_URI"):
+        service_from_env(MONO_ENV)
+
+
+def test_production_refuses_a_mono_test_key() -> None:
+    from banking.mono import MonoConfig
+
+    with pytest.raises(ConfigError, match="MONO_SECRET_KEY is a Mono test key"):
+        MonoConfig.from_env(MONO_ENV, production=True)
+    assert MonoConfig.from_env({**MONO_ENV, "MONO_SECRET_KEY": "live_sk_abc"}, production=True).base_url == (
+        "https://api.withmono.com")
 
 
 def test_importing_the_core_pulls_in_no_rasa_and_connects_nothing() -> None:

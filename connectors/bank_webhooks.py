@@ -1,0 +1,127 @@
+"""Bank providers' webhooks, served by the WhatsApp channel's server.
+
+``register_bank_webhooks`` adds, under the channel's blueprint (``/webhooks/whatsapp``)::
+
+    POST /bank/mono     Mono: mono-webhook-secret header
+    POST /bank/plaid    Plaid: Plaid-Verification JWT
+    GET  /bank/done     where the provider's page sends the customer back: "return to WhatsApp"
+
+A POST is verified before its body is parsed (banking.provider_webhooks), answered at
+once, and its news reaches the conversation the Rasa way: an external intent
+(``EXTERNAL_bank_linked``, ``EXTERNAL_bank_updated``) triggered in this process through
+the agent's processor and the channel's output channel, under the conversation's lock,
+so the rules in data/rules/connections.yml decide what the customer sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from rasa.core.channels.channel import OutputChannel
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from banking.linking import Delivery
+from banking.provider_webhooks import ProviderWebhooks
+from connectors.whatsapp import read_body
+
+logger = logging.getLogger(__name__)
+
+MAX_PROVIDER_WEBHOOK_BYTES = 256 * 1024
+PROVIDERS = ("mono", "plaid")
+DONE_PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta name="viewport"
+content="width=device-width, initial-scale=1"><title>Bank linked</title></head>
+<body style="font-family:sans-serif;text-align:center;padding:3em 1em">
+<h1>All done</h1><p>You can close this page and go back to WhatsApp.
+We will message you there as soon as your bank confirms.</p></body></html>"""
+
+
+class BankWebhooks:
+    """Routes for the providers' webhooks; the banking service is built on first use, off the loop."""
+
+    def __init__(self, output_channel: Callable[[], OutputChannel], describe: Callable[[str], str],
+                 webhooks: ProviderWebhooks | None = None) -> None:
+        self._output_channel = output_channel
+        self._describe = describe
+        self._webhooks = webhooks
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def webhooks(self) -> ProviderWebhooks:
+        if self._webhooks is None:
+            async with self._lock:
+                if self._webhooks is None:
+                    from banking.factory import service_from_env
+
+                    service = await asyncio.get_running_loop().run_in_executor(None, service_from_env)
+                    self._webhooks = ProviderWebhooks(service)
+        return self._webhooks
+
+    async def receive(self, request: Request, provider: str) -> HTTPResponse:
+        if provider not in PROVIDERS:
+            return response.json({"status": "not found"}, status=404)
+        body = await read_body(request, MAX_PROVIDER_WEBHOOK_BYTES)
+        if body is None:
+            return response.json({"status": "rejected"}, status=413)
+        webhooks = await self.webhooks()
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        result = await asyncio.get_running_loop().run_in_executor(
+            None, webhooks.handle, provider, body, _Headers(headers))
+        if result.delivery is not None:
+            self._spawn(self.deliver(request.app.ctx.agent, result.delivery))
+        return response.json({"status": "ok" if result.status == 200 else "rejected"}, status=result.status)
+
+    async def deliver(self, agent: Any, delivery: Delivery) -> None:
+        """Trigger the external intent for that conversation, as Rasa's trigger_intent endpoint does."""
+        output = self._output_channel()
+        entities = [{"entity": name, "value": value} for name, value in delivery.entities.items()]
+        try:
+            async with agent.lock_store.lock(delivery.sender):
+                tracker = await agent.processor.fetch_tracker_and_update_session(delivery.sender, output)
+                await agent.trigger_intent(delivery.intent, entities, output, tracker)
+        except Exception as error:  # the provider got its 200; the customer hears on their next message
+            logger.error("%s could not be told about their bank (%s)", self._describe(delivery.sender),
+                         type(error).__name__, exc_info=error)
+            return
+        logger.info("%s told about their bank (%s)", self._describe(delivery.sender), delivery.intent)
+
+    async def join(self) -> None:
+        """Wait for every delivery started so far (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class _Headers(dict):
+    """Lower-cased request headers, looked up case-insensitively."""
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
+def register_bank_webhooks(blueprint: Blueprint, channel: Any) -> BankWebhooks:
+    """Add the providers' routes to the WhatsApp channel's blueprint; the one call the channel makes."""
+    hooks = BankWebhooks(channel.get_output_channel, channel.describe_user)
+
+    @blueprint.route("/bank/<provider:str>", methods=["POST"], stream=True)
+    async def provider_webhook(request: Request, provider: str) -> HTTPResponse:
+        return await hooks.receive(request, provider)
+
+    @blueprint.route("/bank/done", methods=["GET"])
+    async def back_to_whatsapp(_: Request) -> HTTPResponse:
+        return response.html(DONE_PAGE, headers={"Cache-Control": "no-store"})
+
+    @blueprint.listener("after_server_stop")
+    async def finish_deliveries(*_: Any) -> None:
+        await hooks.join()
+
+    channel.bank_webhooks = hooks
+    return hooks

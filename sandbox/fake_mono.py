@@ -1,0 +1,278 @@
+"""A fake Mono on 127.0.0.1 answering with the shapes of Mono's v2 API, and sending its webhooks.
+
+Endpoints (header ``mono-sec-key`` checked on each): ``POST /v2/accounts/initiate``
+(auth and reauth), ``GET /v2/accounts/{id}``, ``/balance``, ``/transactions`` (pages of
+``page_size`` linked by ``meta.next``), ``POST /v2/accounts/{id}/unlink``,
+``POST /v2/payments/initiate``, ``GET /v2/payments/verify/{reference}``.
+
+The customer's side of the hosted page is ``finish(reference)``: it POSTs the
+``mono.events.account_connected`` webhook (with ``meta.ref``) to the configured webhook
+URL, signed with ``mono-webhook-secret`` as Mono does. ``fail_next`` makes the next
+calls under a path prefix answer an HTTP error (429, 500, ...), to rehearse failures.
+
+Runs in its own thread and event loop (``FakeMono.start()``), so synchronous clients
+can call it from anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+SECRET_KEY = "test_sk_fake_mono_secret_key"
+WEBHOOK_SECRET = "fake-mono-webhook-secret-0123456789"
+
+
+@dataclass
+class MonoAccount:
+    account_id: str
+    name: str = "ADA OKAFOR"
+    account_number: str = "0123456789"
+    type: str = "SAVINGS_ACCOUNT"
+    balance: int = 8_765_432  # kobo
+    currency: str = "NGN"
+    bank: str = "GTBank"
+    bank_code: str = "058"
+    data_status: str = "AVAILABLE"
+    transactions: list[dict[str, Any]] = field(default_factory=list)
+    linked: bool = True
+
+
+def sample_transactions(count: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Mono-shaped transactions, newest first, one a day."""
+    now = now or datetime.now(timezone.utc)
+    categories = ["food_and_drinks", "transport", "airtime", "bills", "transfer", "salary", None]
+    found = []
+    for index in range(count):
+        credit = index % 7 == 5
+        found.append({
+            "id": f"txn_{index:04d}",
+            "narration": "SALARY ACME LTD" if credit else f"POS PURCHASE SHOP {index}",
+            "amount": 25_000_000 if credit else 150_000 + 1_000 * index,
+            "type": "credit" if credit else "debit",
+            "balance": 8_765_432,
+            "date": (now - timedelta(days=index, hours=1)).isoformat().replace("+00:00", "Z"),
+            "category": categories[index % len(categories)],
+        })
+    return found
+
+
+class FakeMono:
+    """State and handlers of the fake; read ``requests`` to see what the client sent."""
+
+    def __init__(self, *, page_size: int = 20) -> None:
+        self.page_size = page_size
+        self.accounts: dict[str, MonoAccount] = {}
+        self.sessions: dict[str, dict[str, Any]] = {}  # our meta.ref -> initiate body
+        self.payments: dict[str, dict[str, Any]] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.fail_next: dict[str, list[int]] = {}
+        self.webhook_url: str | None = None
+        self.base_url = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    # ----------------------------------------------------------------- life
+
+    def start(self) -> FakeMono:
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self._start())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, name="fake-mono", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)  # type: ignore[union-attr]
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)  # type: ignore[union-attr]
+        self._loop.close()
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v2/accounts/initiate", self._initiate)
+        app.router.add_get("/v2/accounts/{id}", self._details)
+        app.router.add_get("/v2/accounts/{id}/balance", self._balance)
+        app.router.add_get("/v2/accounts/{id}/transactions", self._transactions)
+        app.router.add_post("/v2/accounts/{id}/unlink", self._unlink)
+        app.router.add_post("/v2/payments/initiate", self._pay)
+        app.router.add_get("/v2/payments/verify/{reference}", self._verify)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    # ----------------------------------------------------------------- the customer's side
+
+    def add_account(self, account: MonoAccount) -> MonoAccount:
+        self.accounts[account.account_id] = account
+        return account
+
+    def connected_webhook(self, reference: str, account_id: str, data_status: str = "AVAILABLE") -> dict[str, Any]:
+        """The documented ``mono.events.account_connected`` body for a finished page."""
+        return {"event": "mono.events.account_connected",
+                "data": {"id": account_id, "customer": "65aa78e567adacffd5123456",
+                         "meta": {"ref": reference, "data_status": data_status}}}
+
+    def updated_webhook(self, account_id: str, data_status: str) -> dict[str, Any]:
+        account = self.accounts[account_id]
+        return {"event": "mono.events.account_updated",
+                "data": {"account": {"_id": account_id, "name": account.name, "accountNumber": account.account_number,
+                                     "currency": account.currency, "balance": account.balance, "type": account.type,
+                                     "institution": {"name": account.bank, "bankCode": account.bank_code,
+                                                     "type": "PERSONAL_BANKING"}},
+                         "meta": {"data_status": data_status, "auth_method": "mobile_banking"}}}
+
+    def reauth_webhook(self, account_id: str) -> dict[str, Any]:
+        return {"event": "mono.events.reauthorisation_required", "data": {"account": {"_id": account_id}}}
+
+    def send_webhook(self, payload: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> tuple[int, bytes]:
+        """POST a webhook to ``webhook_url`` as Mono does; (status, body bytes sent)."""
+        body = json.dumps(payload).encode()
+        headers = {"content-type": "application/json"}
+        if secret is not None:
+            headers["mono-webhook-secret"] = secret
+
+        async def post() -> int:
+            async with aiohttp.ClientSession() as session:
+                async with session.post(self.webhook_url, data=body, headers=headers) as response:  # type: ignore[arg-type]
+                    return response.status
+
+        return asyncio.run_coroutine_threadsafe(post(), self._loop).result(20), body  # type: ignore[arg-type]
+
+    # ----------------------------------------------------------------- handlers
+
+    def _check(self, request: web.Request) -> web.Response | None:
+        self.requests.append({"method": request.method, "path": request.path, "query": dict(request.query),
+                              "real_time": request.headers.get("x-real-time")})
+        if request.headers.get("mono-sec-key") != SECRET_KEY:
+            return web.json_response({"status": "failed", "message": "Invalid secret key"}, status=401)
+        for prefix, statuses in self.fail_next.items():
+            if request.path.startswith(prefix) and statuses:
+                status = statuses.pop(0)
+                headers = {"retry-after": "3"} if status == 429 else {}
+                return web.json_response({"status": "failed", "message": "error"}, status=status, headers=headers)
+        return None
+
+    async def _initiate(self, request: web.Request) -> web.Response:
+        refused = self._check(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        if body.get("scope") not in ("auth", "reauth") or not body.get("redirect_url"):
+            return web.json_response({"status": "failed", "message": "scope and redirect_url are required"},
+                                     status=400)
+        reference = (body.get("meta") or {}).get("ref")
+        self.sessions[reference] = body
+        return web.json_response({
+            "status": "successful", "message": "Request was succesfully completed",
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "data": {"mono_url": f"https://connect.mono.co/?key={secrets.token_hex(8)}",
+                     "customer": "65aa78e567adacffd5123456", "meta": {"ref": reference},
+                     "scope": body["scope"], "redirect_url": body["redirect_url"],
+                     "created_at": datetime.now(timezone.utc).isoformat()}})
+
+    def _account(self, request: web.Request) -> MonoAccount | None:
+        account = self.accounts.get(request.match_info["id"])
+        return account if account is not None and account.linked else None
+
+    async def _details(self, request: web.Request) -> web.Response:
+        refused = self._check(request)
+        if refused is not None:
+            return refused
+        account = self._account(request)
+        if account is None:
+            return web.json_response({"status": "failed", "message": "Account not found"}, status=404)
+        return web.json_response({"status": "successful", "message": "Request was succesfully completed", "data": {
+            "account": {"id": account.account_id, "name": account.name, "currency": account.currency,
+                        "type": account.type, "account_number": account.account_number, "balance": account.balance,
+                        "bvn": None, "institution": {"name": account.bank, "bank_code": account.bank_code,
+                                                     "type": "PERSONAL_BANKING"}},
+            "customer": {"id": "65aa78e567adacffd5123456"},
+            "meta": {"data_status": account.data_status, "auth_method": "mobile_banking"}}})
+
+    async def _balance(self, request: web.Request) -> web.Response:
+        refused = self._check(request)
+        if refused is not None:
+            return refused
+        account = self._account(request)
+        if account is None:
+            return web.json_response({"status": "failed", "message": "Account not found"}, status=404)
+        return web.json_response({"status": "successful", "message": "Request was succesfully completed", "data": {
+            "id": account.account_id, "name": account.name, "account_number": account.account_number,
+            "balance": account.balance, "currency": account.currency}})
+
+    async def _transactions(self, request: web.Request) -> web.Response:
+        refused = self._check(request)
+        if refused is not None:
+            return refused
+        account = self._account(request)
+        if account is None:
+            return web.json_response({"status": "failed", "message": "Account not found"}, status=404)
+        page = int(request.query.get("page", "1"))
+        size = self.page_size
+        items = account.transactions[(page - 1) * size: page * size]
+        pages = max(1, -(-len(account.transactions) // size))
+        link = f"{self.base_url}/v2/accounts/{account.account_id}/transactions?page=%d&paginate=true"
+        return web.json_response({"status": "successful", "message": "Transaction retrieved successfully",
+                                  "data": items,
+                                  "meta": {"total": len(account.transactions), "page": page,
+                                           "previous": link % (page - 1) if page > 1 else None,
+                                           "next": link % (page + 1) if page < pages else None}})
+
+    async def _unlink(self, request: web.Request) -> web.Response:
+        refused = self._check(request)
+        if refused is not None:
+            return refused
+        account = self._account(request)
+        if account is None:
+            return web.json_response({"status": "failed", "message": "Account not found"}, status=404)
+        account.linked = False
+        return web.json_response({"status": "successful", "message": "Account unlinked successfully"})
+
+    async def _pay(self, request: web.Request) -> web.Response:
+        refused = self._check(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        if body.get("type") != "onetime-debit" or not isinstance(body.get("amount"), int) or not body.get("reference"):
+            return web.json_response({"status": "failed", "message": "invalid payment"}, status=400)
+        if body["reference"] in self.payments:
+            return web.json_response({"status": "failed", "message": "duplicate reference"}, status=400)
+        self.payments[body["reference"]] = {**body, "status": "pending"}
+        return web.json_response({"status": "successful", "message": "Payment Initiated Successfully", "data": {
+            "id": f"ODI{secrets.token_hex(6).upper()}", "mono_url": f"https://checkout.mono.co/{body['reference']}",
+            "type": "onetime-debit", "method": body.get("method", "account"), "amount": body["amount"],
+            "description": body.get("description"), "reference": body["reference"],
+            "created_at": datetime.now(timezone.utc).isoformat()}})
+
+    async def _verify(self, request: web.Request) -> web.Response:
+        refused = self._check(request)
+        if refused is not None:
+            return refused
+        payment = self.payments.get(request.match_info["reference"])
+        if payment is None:
+            return web.json_response({"status": "failed", "message": "Payment not found"}, status=404)
+        return web.json_response({"status": "successful", "message": "Payment retrieved", "data": {
+            "id": "txd_wzb8uhew4j9ngru43a123456", "status": payment["status"], "amount": payment["amount"],
+            "reference": payment["reference"], "type": "onetime-debit", "currency": "NGN"}})

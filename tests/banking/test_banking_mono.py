@@ -1,0 +1,272 @@
+"""Mono end to end against the fake Mono on 127.0.0.1: link page, webhook, accounts, history,
+sync status, re-auth, errors, unlink; and the link references that tie it to one customer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from banking import errors
+from banking.config import Settings
+from banking.crypto import is_sealed
+from banking.hosted import ProviderError
+from banking.linking import LINK_TTL, reference_key
+from banking.mono import MonoClient, MonoConfig, MonoProvider, is_valid_mono_secret, parse_mono_event
+from banking.provider_webhooks import ProviderWebhooks
+from banking.service import BankingService
+from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount, sample_transactions
+from tests.shared_fakes import SENDER, Clock
+
+USER = "b7" * 32
+ACCOUNT = "65aa7935564a694c67123456"
+
+
+@pytest.fixture
+def mono() -> Iterator[FakeMono]:
+    fake = FakeMono(page_size=20).start()
+    fake.add_account(MonoAccount(ACCOUNT, transactions=sample_transactions(45)))
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def now_clock() -> Clock:
+    return Clock(datetime.now(timezone.utc).replace(microsecond=0))
+
+
+@pytest.fixture
+def provider(mono: FakeMono) -> Iterator[MonoProvider]:
+    config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
+                        redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
+    client = MonoClient(config, retries=2)
+    yield MonoProvider(config, client)
+    client.close()
+
+
+@pytest.fixture
+def service(db: Any, now_clock: Clock, provider: MonoProvider) -> BankingService:
+    return BankingService(db, provider, Settings(user_id_salt="test-salt", bank_provider="mono"), clock=now_clock)
+
+
+@pytest.fixture
+def hooks(service: BankingService) -> ProviderWebhooks:
+    return ProviderWebhooks(service)
+
+
+def webhook(hooks: ProviderWebhooks, payload: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> Any:
+    headers = {} if secret is None else {"mono-webhook-secret": secret}
+    return hooks.handle("mono", json.dumps(payload).encode(), headers)
+
+
+def linked(service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> str:
+    service.start_bank_link(USER, SENDER, "GTBank")
+    reference = next(iter(mono.sessions))
+    assert webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery is not None
+    return reference
+
+
+# --------------------------------------------------------------------- the link page
+
+
+def test_connect_sends_monos_page_with_an_opaque_reference_and_no_phone_number(
+        service: BankingService, mono: FakeMono, db: Any) -> None:
+    invitation = service.start_bank_link(USER, SENDER, "gtb")
+    assert invitation.url.startswith("https://connect.mono.co/")
+    (reference, body), = mono.sessions.items()
+    assert body["scope"] == "auth" and body["redirect_url"].endswith("/bank/done")
+    assert reference.startswith("lnk_") and len(reference) > 40
+    assert SENDER not in json.dumps(body) and USER not in json.dumps(body)
+    stored = db["bank_links"].find_one({"_id": reference_key(reference)})
+    assert stored["user"] == USER and stored["bank"] == "GTBank" and stored["status"] == "open"
+    assert is_sealed(stored["sender"]) and SENDER not in json.dumps(stored, default=str)
+    assert reference not in json.dumps(db["bank_links"].find(), default=str)
+
+
+def test_a_provider_that_will_not_open_the_page_leaves_no_usable_reference(
+        service: BankingService, mono: FakeMono, db: Any) -> None:
+    mono.fail_next["/v2/accounts/initiate"] = [500]
+    with pytest.raises(ProviderError) as raised:
+        service.start_bank_link(USER, SENDER, "GTBank")
+    assert raised.value.reason == "unavailable"
+    assert db["bank_links"].find_one({"user": USER})["status"] == "failed"
+    assert [r["outcome"] for r in db["audit"].find({"user": USER, "action": "connect"})] == ["failed"]
+
+
+# --------------------------------------------------------------------- the webhook
+
+
+def test_secret_header_is_checked_before_the_body_is_read(hooks: ProviderWebhooks) -> None:
+    assert hooks.handle("mono", b"not json at all", {}).status == 401
+    assert hooks.handle("mono", b"not json at all", {"mono-webhook-secret": "wrong"}).status == 403
+    assert hooks.handle("mono", b"not json at all", {"mono-webhook-secret": WEBHOOK_SECRET}).status == 400
+    assert hooks.handle("plaid", b"{}", {}).status == 404  # not the configured provider
+
+
+def test_is_valid_mono_secret_vectors() -> None:
+    assert is_valid_mono_secret("s3cret", "s3cret")
+    assert is_valid_mono_secret("s3cret", "s3cret\n")  # a trailing newline from a proxy is trimmed
+    assert not is_valid_mono_secret("s3cret", "S3CRET")
+    assert not is_valid_mono_secret("s3cret", None)
+    assert not is_valid_mono_secret("", "")
+
+
+def test_account_connected_reaches_the_customers_conversation_once(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
+    service.start_bank_link(USER, SENDER, "GTBank")
+    reference = next(iter(mono.sessions))
+    result = webhook(hooks, mono.connected_webhook(reference, ACCOUNT))
+    assert result.status == 200
+    assert result.delivery.sender == SENDER and result.delivery.user == USER
+    assert result.delivery.intent == "EXTERNAL_bank_linked"
+    again = webhook(hooks, mono.connected_webhook(reference, ACCOUNT))  # Mono retries the same delivery
+    assert again.status == 200 and again.delivery is None
+
+
+def test_a_forged_or_foreign_reference_reaches_no_one(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
+    service.start_bank_link(USER, SENDER, "GTBank")
+    assert webhook(hooks, mono.connected_webhook("lnk_made_up", ACCOUNT)).delivery is None
+    assert webhook(hooks, mono.connected_webhook(SENDER, ACCOUNT)).delivery is None
+
+
+def test_an_expired_link_is_never_authorised(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, now_clock: Clock) -> None:
+    service.start_bank_link(USER, SENDER, "GTBank")
+    reference = next(iter(mono.sessions))
+    now_clock.advance(seconds=LINK_TTL.total_seconds() + 1)
+    assert webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery is None
+    assert service.complete_bank_link(USER).kind == "nothing"
+
+
+def test_a_reference_is_used_once_even_for_another_account(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
+    reference = linked(service, mono, hooks)
+    service.complete_bank_link(USER)
+    other = {**mono.connected_webhook(reference, "another_account"), "event_id": "evt-2"}
+    assert webhook(hooks, other).delivery is None
+
+
+# --------------------------------------------------------------------- completing
+
+
+def test_completing_links_accounts_balances_and_every_page_of_history(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, db: Any) -> None:
+    linked(service, mono, hooks)
+    outcome = service.complete_bank_link(USER)
+    assert outcome.kind == "connected" and outcome.data_ready
+    (account,) = outcome.profile.accounts
+    assert (account.type, account.balance_kobo, account.currency, account.number) == (
+        "savings", 8_765_432, "NGN", "******6789")
+    history = db["transactions"].find({"user": USER})
+    assert len(history) == 45  # three pages of 20, 20 and 5, followed by meta.next
+    pages = [r for r in mono.requests if r["path"].endswith("/transactions")]
+    assert len(pages) == 3
+    assert {t["category"] for t in history} <= {"food", "transport", "airtime", "bills", "transfers", "salary",
+                                                "shopping"}
+    assert {t["category"] for t in history if t["direction"] == "credit"} == {"salary"}
+    assert all(is_sealed(t["merchant"]) and is_sealed(t["narration"]) for t in history)
+    assert service.complete_bank_link(USER).kind == "nothing"  # a second delivery changes nothing
+
+
+def test_tokens_and_account_ids_are_sealed_at_rest(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, db: Any) -> None:
+    linked(service, mono, hooks)
+    service.complete_bank_link(USER)
+    dump = json.dumps([list(db[name].find()) for name in ("connections", "profiles", "bank_links", "audit")],
+                      default=str)
+    assert ACCOUNT not in dump and SENDER not in dump and "0123456789" not in dump
+    assert is_sealed(db["connections"].find_one({"_id": USER})["token"])
+
+
+def test_still_syncing_is_said_honestly_and_the_history_follows_the_update(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, db: Any) -> None:
+    mono.accounts[ACCOUNT].data_status = "PROCESSING"
+    linked(service, mono, hooks)
+    outcome = service.complete_bank_link(USER)
+    assert outcome.kind == "connected" and not outcome.data_ready
+    assert db["transactions"].count_documents({"user": USER}) == 0
+    assert webhook(hooks, mono.updated_webhook(ACCOUNT, "PARTIAL")).delivery is None  # still syncing: no news
+    mono.accounts[ACCOUNT].data_status = "AVAILABLE"
+    news = webhook(hooks, mono.updated_webhook(ACCOUNT, "AVAILABLE")).delivery
+    assert (news.intent, news.entities, news.sender) == ("EXTERNAL_bank_updated", {"bank_event": "synced"}, SENDER)
+    assert service.sync_bank_data(USER) == 45
+
+
+def test_balance_is_pulled_fresh_from_mono(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
+    linked(service, mono, hooks)
+    service.complete_bank_link(USER)
+    mono.accounts[ACCOUNT].balance = 1_000_000
+    (account,) = service.balances(USER)
+    assert account.balance_kobo == 1_000_000
+    assert any(r["real_time"] == "true" and r["path"].endswith("/balance") for r in mono.requests)
+
+
+def test_reauthorisation_required_sends_a_reauth_page(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
+    linked(service, mono, hooks)
+    service.complete_bank_link(USER)
+    news = webhook(hooks, mono.reauth_webhook(ACCOUNT)).delivery
+    assert news.entities == {"bank_event": "reauth_required"} and news.sender == SENDER
+    invitation = service.start_bank_reauth(USER, SENDER)
+    reference, body = list(mono.sessions.items())[-1]
+    assert body["scope"] == "reauth" and body["account"] == ACCOUNT and invitation.url
+    assert webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery is not None
+    assert service.complete_bank_link(USER).kind == "reauthorised"
+
+
+# --------------------------------------------------------------------- errors, money, unlinking
+
+
+def test_rate_limits_and_outages_become_provider_errors_and_reads_are_retried(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
+    linked(service, mono, hooks)
+    service.complete_bank_link(USER)
+    mono.fail_next["/v2/accounts/"] = [500]
+    assert service.balances(USER)[0].balance_kobo == 8_765_432  # one 500, then the retry answers
+    mono.fail_next["/v2/accounts/"] = [429, 429, 429]
+    with pytest.raises(ProviderError) as raised:
+        service.balances(USER)
+    assert raised.value.reason == "rate_limited" and raised.value.retry_after == 3.0
+
+
+def test_a_failure_while_completing_lets_the_next_delivery_finish_it(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
+    linked(service, mono, hooks)
+    mono.fail_next["/v2/accounts/"] = [503, 503, 503]
+    with pytest.raises(errors.ProviderUnavailable):
+        service.complete_bank_link(USER)
+    assert service.complete_bank_link(USER).kind == "connected"
+
+
+def test_money_cannot_move_from_a_mono_link_in_chat(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
+    linked(service, mono, hooks)
+    service.complete_bank_link(USER)
+    with pytest.raises(errors.ReadOnlyLink):
+        service.prepare_transfer(USER, 100_000, "savings", account_number="0123456780", bank="Zenith")
+
+
+def test_disconnect_unlinks_at_mono(service: BankingService, mono: FakeMono, hooks: ProviderWebhooks,
+                                    db: Any) -> None:
+    linked(service, mono, hooks)
+    service.complete_bank_link(USER)
+    service.disconnect_bank(USER)
+    assert not mono.accounts[ACCOUNT].linked
+    assert db["connections"].find_one({"_id": USER}) is None
+    assert [r["outcome"] for r in db["audit"].find({"user": USER, "action": "revoke"})] == ["executed"]
+
+
+def test_webhook_shapes_are_read_as_documented() -> None:
+    connected = parse_mono_event({"event": "mono.events.account_connected",
+                                  "data": {"id": "611d575feef5d3371ca9d0d8", "meta": {"ref": "lnk_x"}}})
+    assert (connected.kind, connected.reference, connected.account_id) == ("connected", "lnk_x",
+                                                                           "611d575feef5d3371ca9d0d8")
+    paid = parse_mono_event({"event": "direct_debit.payment_successful",
+                             "data": {"type": "onetime-debit", "object": {"reference": "R1", "status": "successful"}}})
+    assert (paid.kind, paid.reference, paid.payment_status) == ("payment", "R1", "successful")
+    assert parse_mono_event([1, 2]).kind == "other"

@@ -1,0 +1,166 @@
+"""Provider webhooks on the WhatsApp channel's own server: Mono's signed POST over real HTTP,
+refused when forged, handled once when retried, and delivered to the right conversation as
+an external intent under its lock; the action the rule runs answers through the Graph API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import aiohttp
+import pytest
+from whatsapp_fakes import ADA, SALT, TUNDE, FakeGraphApi, RecordingAgent, WebhookServer
+
+from actions import runtime
+from actions.support import ActionBankLinked
+from banking.config import Settings
+from banking.mono import MonoClient, MonoConfig, MonoProvider
+from banking.provider_webhooks import ProviderWebhooks
+from banking.service import BankingService
+from connectors.whatsapp import WhatsAppInput
+from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount, sample_transactions
+from tests.shared_fakes import Clock, make_tracker
+
+ACCOUNT = "65aa7935564a694c67123456"
+
+
+class _Lock:
+    def __init__(self, held: list[str], sender: str) -> None:
+        self._held, self._sender = held, sender
+
+    async def __aenter__(self) -> None:
+        self._held.append(self._sender)
+
+    async def __aexit__(self, *_: Any) -> None:
+        self._held.remove(self._sender)
+
+
+class TriggerAgent(RecordingAgent):
+    """Rasa's agent as the webhook route uses it: lock store, processor, trigger_intent. The rule
+    `EXTERNAL_bank_linked -> action_bank_linked` is played by running that action for the sender."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.triggered: list[tuple[str, str, list[dict[str, Any]], bool]] = []
+        self.held: list[str] = []
+        self.lock_store = self
+        self.processor = self
+
+    def lock(self, sender: str) -> _Lock:
+        return _Lock(self.held, sender)
+
+    async def fetch_tracker_and_update_session(self, sender: str, output: Any) -> Any:
+        return make_tracker(sender=sender)
+
+    async def trigger_intent(self, intent: str, entities: list[dict[str, Any]], output: Any, tracker: Any) -> None:
+        self.triggered.append((tracker.sender_id, intent, entities, tracker.sender_id in self.held))
+        if intent == "EXTERNAL_bank_linked":
+            from tests.shared_fakes import run
+
+            outcome = await run(ActionBankLinked(), make_tracker(sender=tracker.sender_id,
+                                                                 entities=entities, intent=intent))
+            for text in outcome.texts:
+                await output.send_text_message(tracker.sender_id, text)
+
+
+@pytest.fixture
+def agent() -> TriggerAgent:
+    return TriggerAgent()
+
+
+@pytest.fixture
+def mono() -> Iterator[FakeMono]:
+    fake = FakeMono().start()
+    fake.add_account(MonoAccount(ACCOUNT, transactions=sample_transactions(5)))
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def service(database: Any, mono: FakeMono) -> Iterator[BankingService]:
+    config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
+                        redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
+    client = MonoClient(config)
+    banking = BankingService(database, MonoProvider(config, client),
+                             Settings(user_id_salt=SALT, bank_provider="mono"),
+                             clock=Clock(datetime.now(timezone.utc)))
+    runtime.use_service(banking)
+    yield banking
+    runtime.use_service(None)
+    client.close()
+
+
+@pytest.fixture
+async def bank_server(channel: WhatsAppInput, service: BankingService,
+                      serve: Callable[[WhatsAppInput], Awaitable[WebhookServer]]) -> AsyncIterator[WebhookServer]:
+    served = await serve(channel)
+    channel.bank_webhooks._webhooks = ProviderWebhooks(service)
+    yield served
+    await channel.bank_webhooks.join()
+
+
+async def post(server: WebhookServer, payload: Any, secret: str | None = WEBHOOK_SECRET) -> int:
+    headers = {"content-type": "application/json"}
+    if secret is not None:
+        headers["mono-webhook-secret"] = secret
+    async with aiohttp.ClientSession() as session:
+        url = f"http://127.0.0.1:{server.port}/webhooks/whatsapp/bank/mono"
+        async with session.post(url, data=json.dumps(payload).encode(), headers=headers) as response:
+            return response.status
+
+
+async def start_link(service: BankingService, mono: FakeMono, sender: str) -> str:
+    user = runtime.customer(make_tracker(sender=sender))
+    await asyncio.to_thread(service.start_bank_link, user, sender, "GTBank")
+    return list(mono.sessions)[-1]
+
+
+async def test_finished_page_tells_the_right_customer_connected_with_accounts(
+        bank_server: WebhookServer, service: BankingService, mono: FakeMono, graph: FakeGraphApi,
+        agent: TriggerAgent) -> None:
+    await start_link(service, mono, TUNDE)
+    reference = await start_link(service, mono, ADA)
+    assert await post(bank_server, mono.connected_webhook(reference, ACCOUNT)) == 200
+    await bank_server.channel.bank_webhooks.join()
+    assert agent.triggered == [(ADA, "EXTERNAL_bank_linked", [{"entity": "bank_event", "value": "connected"}],
+                                True)]
+    await graph.wait_for(lambda g: any("is connected" in t for t in g.delivered_texts()))
+    (sent,) = [body for body in graph.delivered() if "is connected" in json.dumps(body)]
+    assert sent["to"] == ADA
+    assert "✅ GTBank is connected!" in json.dumps(sent, ensure_ascii=False)
+    assert "₦87,654.32" in json.dumps(sent, ensure_ascii=False)
+
+
+async def test_forged_and_unsigned_webhooks_are_refused_and_reach_no_one(
+        bank_server: WebhookServer, service: BankingService, mono: FakeMono, agent: TriggerAgent) -> None:
+    reference = await start_link(service, mono, ADA)
+    assert await post(bank_server, mono.connected_webhook(reference, ACCOUNT), secret=None) == 401
+    assert await post(bank_server, mono.connected_webhook(reference, ACCOUNT), secret="guess") == 403
+    await bank_server.channel.bank_webhooks.join()
+    assert agent.triggered == []
+    assert await asyncio.to_thread(service.links.status_of_latest,
+                                   runtime.customer(make_tracker(sender=ADA))) == "open"
+
+
+async def test_a_retried_webhook_is_delivered_once(
+        bank_server: WebhookServer, service: BankingService, mono: FakeMono, agent: TriggerAgent,
+        graph: FakeGraphApi) -> None:
+    reference = await start_link(service, mono, ADA)
+    for _ in range(3):
+        assert await post(bank_server, mono.connected_webhook(reference, ACCOUNT)) == 200
+    await bank_server.channel.bank_webhooks.join()
+    assert len(agent.triggered) == 1
+    with contextlib.suppress(asyncio.TimeoutError):
+        await graph.wait_for(lambda g: len([t for t in g.delivered_texts() if "is connected" in t]) > 1, 0.3)
+    assert len([t for t in graph.delivered_texts() if "is connected" in t]) == 1
+
+
+async def test_the_page_the_customer_returns_to_says_go_back_to_whatsapp(bank_server: WebhookServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{bank_server.port}/webhooks/whatsapp/bank/done") as response:
+            assert response.status == 200
+            assert "go back to WhatsApp" in await response.text()
