@@ -127,6 +127,6 @@ def test_get_provider_builds_the_sandbox_and_refuses_providers_without_their_set
     provider = get_provider(Settings(), {})
     assert provider.name == "sandbox"
     assert isinstance(provider.connect(ALICE, "GTBank")[0], AccountSeed)
-    for name, missing in (("mono", "MONO_SECRET_KEY"),):
+    for name, missing in (("mono", "MONO_SECRET_KEY"), ("plaid", "PLAID_CLIENT_ID")):
         with pytest.raises(ConfigError, match=f"BANK_PROVIDER={name} needs .*{missing}"):
             get_provider(Settings(bank_provider=name), {})

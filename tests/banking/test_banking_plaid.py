@@ -1,0 +1,158 @@
+"""Plaid through plaid-python against the fake Plaid on 127.0.0.1: Hosted Link, the signed
+SESSION_FINISHED webhook, token exchange, balances in dollars, /transactions/sync with its
+restart, update mode on ITEM_LOGIN_REQUIRED, read-only money, and /item/remove."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from banking import errors
+from banking.config import Settings
+from banking.crypto import is_sealed
+from banking.plaid_provider import PlaidConfig, PlaidProvider, verify_plaid_webhook
+from banking.provider_webhooks import ProviderWebhooks
+from banking.service import BankingService
+from sandbox.fake_plaid import CLIENT_ID, SECRET, FakePlaid
+from tests.shared_fakes import SENDER, Clock
+
+USER = "c9" * 32
+
+
+@pytest.fixture
+def plaid() -> Iterator[FakePlaid]:
+    fake = FakePlaid(page_size=10).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def service(db: Any, plaid: FakePlaid) -> BankingService:
+    config = PlaidConfig.from_env({"PLAID_CLIENT_ID": CLIENT_ID, "PLAID_SECRET": SECRET, "PLAID_ENV": "sandbox",
+                                   "PLAID_BASE_URL": plaid.base_url,
+                                   "PLAID_WEBHOOK_URL": "https://bank.example/webhooks/whatsapp/bank/plaid"})
+    return BankingService(db, PlaidProvider(config), Settings(user_id_salt="test-salt", bank_provider="plaid"),
+                          clock=Clock(datetime.now(timezone.utc)))
+
+
+@pytest.fixture
+def hooks(service: BankingService) -> ProviderWebhooks:
+    return ProviderWebhooks(service)
+
+
+def send(hooks: ProviderWebhooks, plaid: FakePlaid, payload: dict[str, Any], **signing: Any) -> Any:
+    body, token = plaid.signed(payload, **signing)
+    return hooks.handle("plaid", body, {"plaid-verification": token})
+
+
+def link(service: BankingService, plaid: FakePlaid, hooks: ProviderWebhooks) -> Any:
+    service.start_bank_link(USER, SENDER, None)
+    token = list(plaid.link_tokens)[-1]
+    plaid.finish(token)
+    return send(hooks, plaid, plaid.session_finished(token))
+
+
+def test_hosted_link_page_is_asked_for_with_our_webhook_and_no_phone_number(
+        service: BankingService, plaid: FakePlaid) -> None:
+    invitation = service.start_bank_link(USER, SENDER, None)
+    assert invitation.url.startswith("https://secure.plaid.com/hl/")
+    ((path, body),) = plaid.requests
+    assert path == "/link/token/create" and body["products"] == ["transactions"]
+    assert body["webhook"].endswith("/bank/plaid") and "url_lifetime_seconds" in body["hosted_link"]
+    assert body["user"]["client_user_id"] == USER[:32] and SENDER not in str(body)
+
+
+def test_session_finished_reaches_the_customer_and_completes_with_dollar_balances_and_history(
+        service: BankingService, plaid: FakePlaid, hooks: ProviderWebhooks, db: Any) -> None:
+    result = link(service, plaid, hooks)
+    assert result.status == 200 and result.delivery.sender == SENDER
+    assert result.delivery.intent == "EXTERNAL_bank_linked"
+    outcome = service.complete_bank_link(USER)
+    assert outcome.kind == "connected" and not service.provider_moves_money
+    accounts = {a.type: (a.balance_kobo, a.currency, a.number) for a in outcome.profile.accounts}
+    assert accounts == {"checking": (120410, "USD", "******0000"), "savings": (21050, "USD", "******1111")}
+    history = db["transactions"].find({"user": USER})
+    assert len(history) == 25
+    assert {t["category"] for t in history if t["direction"] == "credit"} == {"salary"}
+    assert {t["category"] for t in history if t["direction"] == "debit"} == {"food"}
+    assert is_sealed(db["connections"].find_one({"_id": USER})["token"])
+
+
+def test_sync_restarts_when_plaid_mutates_during_pagination(
+        service: BankingService, plaid: FakePlaid, hooks: ProviderWebhooks, db: Any) -> None:
+    plaid.mutate_once = True
+    link(service, plaid, hooks)
+    service.complete_bank_link(USER)
+    cursors = [body.get("cursor") for path, body in plaid.requests if path == "/transactions/sync"]
+    assert cursors == [None, "10", None, "10", "20"]
+    assert db["transactions"].count_documents({"user": USER}) == 25
+
+
+def test_forged_stale_or_tampered_webhooks_are_refused(
+        service: BankingService, plaid: FakePlaid, hooks: ProviderWebhooks) -> None:
+    service.start_bank_link(USER, SENDER, None)
+    token = list(plaid.link_tokens)[-1]
+    plaid.finish(token)
+    payload = plaid.session_finished(token)
+    assert hooks.handle("plaid", b"{}", {}).status == 401
+    assert send(hooks, plaid, payload, iat=time.time() - 6 * 60).status == 403
+    assert send(hooks, plaid, payload, key=ec.generate_private_key(ec.SECP256R1())).status == 403
+    body, jwt_header = plaid.signed(payload)
+    assert hooks.handle("plaid", body.replace(b"SUCCESS", b"success"), {"plaid-verification": jwt_header}).status == 403
+    assert hooks.handle("plaid", body, {"plaid-verification": jwt_header}).delivery is not None
+
+
+def test_verification_vectors_without_a_server(plaid: FakePlaid) -> None:
+    body, header = plaid.signed({"webhook_type": "ITEM"})
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(plaid.key.public_key()))
+    key = {"kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "k", "expired_at": None,
+           "x": public["x"], "y": public["y"]}
+    assert verify_plaid_webhook(body, header, lambda kid: key)
+    assert not verify_plaid_webhook(body + b" ", header, lambda kid: key)
+    assert not verify_plaid_webhook(body, header, lambda kid: None)
+    assert not verify_plaid_webhook(body, header, lambda kid: {**key, "expired_at": 1})
+    assert not verify_plaid_webhook(body, None, lambda kid: key)
+    assert not verify_plaid_webhook(body, "not.a.jwt", lambda kid: key)
+
+
+def test_login_required_sends_an_update_mode_link_and_money_stays_put(
+        service: BankingService, plaid: FakePlaid, hooks: ProviderWebhooks) -> None:
+    link(service, plaid, hooks)
+    service.complete_bank_link(USER)
+    item_id = next(iter(plaid.items.values()))["item_id"]
+    news = send(hooks, plaid, plaid.login_required(item_id)).delivery
+    assert news.entities == {"bank_event": "reauth_required"} and news.sender == SENDER
+    service.start_bank_reauth(USER, SENDER)
+    path, body = plaid.requests[-1]
+    assert path == "/link/token/create" and body["access_token"].startswith("access-sandbox-")
+    assert "products" not in body
+    with pytest.raises(errors.ReadOnlyLink):
+        service.prepare_transfer(USER, 1000, "checking", to_account_type="savings")
+
+
+def test_plaid_errors_become_provider_errors(service: BankingService, plaid: FakePlaid,
+                                             hooks: ProviderWebhooks) -> None:
+    link(service, plaid, hooks)
+    service.complete_bank_link(USER)
+    plaid.fail_next["/accounts/balance/get"] = [(400, "ITEM_ERROR", "ITEM_LOGIN_REQUIRED"),
+                                                (429, "RATE_LIMIT_EXCEEDED", "ACCOUNTS_BALANCE_GET_LIMIT")]
+    with pytest.raises(errors.ProviderUnavailable) as first:
+        service.balances(USER)
+    with pytest.raises(errors.ProviderUnavailable) as second:
+        service.balances(USER)
+    assert (first.value.reason, second.value.reason) == ("login_required", "rate_limited")
+
+
+def test_disconnect_removes_the_item_at_plaid(service: BankingService, plaid: FakePlaid,
+                                              hooks: ProviderWebhooks) -> None:
+    link(service, plaid, hooks)
+    service.complete_bank_link(USER)
+    service.disconnect_bank(USER)
+    assert all(item["removed"] for item in plaid.items.values())
