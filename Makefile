@@ -128,6 +128,31 @@ reliability: setup
 llm-report: setup
 	$(BIN)/python scripts/llm_report.py
 
+.PHONY: report kpis review-queue compare-pipelines
+
+# For analysts: results/index.html (opens from disk) with rasa test nlu on tests/nlu, rasa test core
+# on tests/stories, the change against the previous run (results/history.jsonl) and the KPIs;
+# results/report.png is the page in headless Chromium when it is installed (make browser).
+report: $(MODEL)
+	$(RASA) test nlu --nlu tests/nlu --model $(MODEL) --out results/nlu --successes
+	$(RASA) test core --stories tests/stories --model $(MODEL) --out results/core --e2e
+	$(BIN)/python scripts/kpis.py --no-page $(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL))
+	$(BIN)/python scripts/report.py --screenshot results/report.png
+
+# Conversation KPIs for a period (SINCE/UNTIL: YYYY-MM-DD, Lagos days) from the analytics store,
+# printed, written to results/kpis.json and onto results/index.html.
+kpis: setup
+	$(BIN)/python scripts/kpis.py $(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL))
+
+# Messages the assistant did not understand, digits redacted, as NLU YAML for a designer
+# (results/review_queue.yml); nothing is written to data/.
+review-queue: setup
+	$(BIN)/python scripts/review_queue.py --out results/review_queue.yml
+
+# Two NLU pipelines compared the Rasa way: make compare-pipelines CONFIGS="config.yml other.yml"
+compare-pipelines: setup
+	$(RASA) test nlu --nlu data/nlu --config $(CONFIGS) --runs 3 --percentages 0 25 50 75 --out results/compare
+
 audit-verify: setup
 	$(BIN)/python -m scripts.audit_verify
 
