@@ -1,16 +1,21 @@
 """Where the Rasa process spends its time on one customer message: cProfile of ``Agent.handle_message``.
 
     PYTHONPATH=. RASA_TELEMETRY_ENABLED=false .venv/bin/python scripts/profile_message.py \
-        [--model M] [-n 30] [--text "what is my balance"] [--history 0] [--no-patches] [--out results/profile]
+        [--model M] [-n 30] [--text "what is my balance"] [--history 0] [--old-sessions 0] [--no-patches]
+        [--top 25] [--out results/profile]
 
 Starts the action server on a free loopback port (as ``tests/e2e/e2e_stack.py`` does, with a
 throwaway token), loads the model in this process with the project's endpoints (the
 encrypted tracker store in memory, the action endpoint on that port), applies the
 project's Rasa patches as ``connectors/rasa_server.py`` does (``--no-patches`` leaves Rasa
-as installed, for a before/after), connects one customer to GTBank, optionally gives the
-conversation ``--history`` earlier turns, then profiles ``-n`` messages. Prints wall time
-per message and the functions with the most cumulative and own time; writes the raw
-profile (``pstats``) under ``--out``.
+as installed, for a before/after), optionally stores ``--old-sessions`` earlier sessions of
+10 events each (a day apart, long ago: a conversation Meta kept going for months), connects
+one customer to GTBank, optionally adds ``--history`` turns to the current session, then
+profiles ``-n`` messages. Prints wall time per message and the functions with the most
+cumulative and own time (``--top 0``: none); writes the raw profile (``pstats``) under ``--out``.
+
+How cost grows with the conversation: ``--old-sessions 0`` against ``--old-sessions 50``
+(10 events against 500).
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ async def profile(args: argparse.Namespace) -> int:
                 await agent.handle_message(UserMessage(text, output, CUSTOMER, input_channel="rest"))
                 return output.messages
 
+            await seed_old_sessions(agent.tracker_store, args.old_sessions)
             await say("connect my bank")
             connected = await say(GTBANK)
             if not any("connected" in (m.get("text") or "") for m in connected):
@@ -93,6 +99,8 @@ async def profile(args: argparse.Namespace) -> int:
                 await say(args.text)
             tracker = await agent.tracker_store.retrieve(CUSTOMER)
             events = len(tracker.events) if tracker else 0
+            full = await agent.tracker_store.retrieve_full_tracker(CUSTOMER)
+            stored = len(full.events) if full else 0
             profiler = cProfile.Profile()
             timings = []
             for _ in range(args.count):
@@ -105,16 +113,37 @@ async def profile(args: argparse.Namespace) -> int:
             await actions.stop()
     args.out.mkdir(parents=True, exist_ok=True)
     label = "unpatched" if args.no_patches else "patched"
-    path = args.out / f"handle_message_{label}_h{args.history}.pstats"
+    path = args.out / f"handle_message_{label}_h{args.history}_s{args.old_sessions}.pstats"
     profiler.dump_stats(str(path))
     print(f"{args.count} x {args.text!r} ({'Rasa as installed' if args.no_patches else 'with the project patches'}, "
-          f"{events} events in the session): median {statistics.median(timings):.1f} ms, "
+          f"{events} events in the session, {stored} in the conversation): median {statistics.median(timings):.1f} ms, "
           f"max {max(timings):.1f} ms; profile in {path}")
-    for order in ("cumulative", "tottime"):
+    for order in ("cumulative", "tottime") if args.top else ():
         text = io.StringIO()
         pstats.Stats(profiler, stream=text).sort_stats(order).print_stats(args.top)
         print(text.getvalue().split("\n", 6)[-1] if args.quiet_header else text.getvalue())
     return 0
+
+
+async def seed_old_sessions(store: object, sessions: int) -> None:
+    """``sessions`` earlier sessions of 10 events, a day apart and ending 30 days ago."""
+    from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
+
+    start = time.time() - (sessions + 30) * 86_400
+    for day in range(sessions):
+        at = start + day * 86_400
+        tracker = await store.get_or_create_tracker(CUSTOMER, append_action_listen=False)  # type: ignore[attr-defined]
+        for event in (
+            ActionExecuted("action_session_start", timestamp=at), SessionStarted(timestamp=at),
+            ActionExecuted("action_listen", timestamp=at),
+            UserUttered("hi", {"name": "greet", "confidence": 1.0}, timestamp=at + 1),
+            ActionExecuted("utter_greet", timestamp=at + 1), BotUttered("Hello!", timestamp=at + 1),
+            ActionExecuted("action_listen", timestamp=at + 1),
+            UserUttered("thanks", {"name": "thank_you", "confidence": 1.0}, timestamp=at + 2),
+            BotUttered("You're welcome", timestamp=at + 2), ActionExecuted("action_listen", timestamp=at + 2),
+        ):
+            tracker.update(event)
+        await store.save(tracker)  # type: ignore[attr-defined]
 
 
 def main() -> int:
@@ -122,7 +151,8 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("-n", "--count", type=int, default=30)
     parser.add_argument("--text", default="what is my balance")
-    parser.add_argument("--history", type=int, default=0, help="earlier turns given to the conversation first")
+    parser.add_argument("--history", type=int, default=0, help="turns added to the current session first")
+    parser.add_argument("--old-sessions", type=int, default=0, help="earlier sessions (10 events each) stored first")
     parser.add_argument("--no-patches", action="store_true", help="Rasa as installed (no connectors.rasa_patches)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", type=Path, default=Path("results/profile"))
