@@ -52,7 +52,9 @@ from banking import log_redaction
 from banking.config import DEVELOPMENT_SALT, ConfigError, environment_from_env
 from banking.crypto import require_production_secrets
 from banking.identity import user_key
+from connectors.health import register_health
 from connectors.rasa_server import exposure_problems
+from connectors.request_ids import send_request_ids, with_request_id
 from connectors.sanic_guard import guard_app
 from connectors.whatsapp_charts import CHART_MIME_TYPE, UPLOAD_FILENAME, chart_name, read_chart
 from connectors.whatsapp_graph import (
@@ -304,6 +306,8 @@ class WebhookBlueprint(Blueprint):
     def register(self, app: Any, options: Any) -> None:
         super().register(app, options)
         guard_app(app)
+        register_health(app)  # GET /health for operators (connectors/health.py)
+        send_request_ids()  # one request id per message, through Rasa to the action server
 
 
 def _stop_reading(request: Request, limit: int) -> None:
@@ -494,6 +498,7 @@ class WhatsAppInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = WebhookBlueprint("whatsapp_webhook", __name__)
+        on_new_message = with_request_id(on_new_message)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -11,6 +11,7 @@ import pluggy
 
 
 def init_hooks(manager: pluggy.PluginManager) -> None:
-    from actions import server_auth
+    from actions import request_ids, server_auth
 
     manager.register(server_auth)
+    manager.register(request_ids)  # X-Request-ID from Rasa on every log line

@@ -1,0 +1,114 @@
+"""``GET /health`` on the channel's server, for operators and load balancers.
+
+Registered by the WhatsApp channel when Rasa mounts it (``register_health``). Answers
+200 when everything is up and 503 otherwise, with one entry per part::
+
+    {"status": "ok" | "degraded",
+     "model": {"status", "model_id"},
+     "tracker_store": {"status", "backend"},
+     "action_server": {"status"},
+     "bank_provider": {"status", "provider", "configured"}}
+
+No secret, URL, host name or customer figure is ever part of it. The bank provider runs
+in the action server; here it is reported from configuration (which provider, and whether
+its credentials are set), not by calling the bank.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from banking.config import Settings
+from banking.errors import ConfigError
+from banking.store import SerializedDatabase
+
+logger = logging.getLogger(__name__)
+
+ROUTE = "/health"
+CHECK_TIMEOUT_SECONDS = 2.0
+PROVIDER_CREDENTIALS = {
+    "sandbox": (),
+    "mono": ("MONO_SECRET_KEY",),
+    "plaid": ("PLAID_CLIENT_ID", "PLAID_SECRET"),
+}
+
+
+def register_health(app: Sanic) -> None:
+    """Adds the route once, however many times the channel is mounted."""
+    if any(route.path.strip("/") == ROUTE.strip("/") for route in app.router.routes):
+        return
+    app.add_route(health, ROUTE, methods=["GET"], name="banking_health")
+
+
+async def health(request: Request) -> HTTPResponse:
+    agent = getattr(request.app.ctx, "agent", None)
+    tracker_check, action_check = await asyncio.gather(tracker_store_status(agent), action_server_status(agent))
+    checks = {
+        "model": model_status(agent),
+        "tracker_store": tracker_check,
+        "action_server": action_check,
+        "bank_provider": bank_provider_status(os.environ),
+    }
+    healthy = all(check["status"] == "ok" for check in checks.values())
+    return response.json({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503,
+                         headers={"Cache-Control": "no-store"})
+
+
+def model_status(agent: Any) -> dict[str, Any]:
+    is_ready = getattr(agent, "is_ready", None)
+    if not callable(is_ready) or not is_ready():
+        return {"status": "down", "model_id": None}
+    return {"status": "ok", "model_id": getattr(agent, "model_id", None)}
+
+
+async def tracker_store_status(agent: Any) -> dict[str, Any]:
+    store = getattr(agent, "tracker_store", None)
+    store = getattr(store, "tracker_store", store)  # Rasa wraps it in a FailSafeTrackerStore
+    if store is None:
+        return {"status": "down", "backend": None}
+    backend = type(store).__name__
+    database = getattr(store, "db", None)
+    if database is None:
+        return {"status": "ok", "backend": backend}
+    if isinstance(database, SerializedDatabase):
+        return {"status": "ok", "backend": f"{backend} (in memory)"}
+    try:
+        await asyncio.wait_for(asyncio.to_thread(database.command, "ping"), CHECK_TIMEOUT_SECONDS)
+    except Exception as error:  # any failure is "down"; the reason goes to the log, not the answer
+        logger.warning("health: the tracker store did not answer a ping (%s)", type(error).__name__)
+        return {"status": "down", "backend": backend}
+    return {"status": "ok", "backend": backend}
+
+
+async def action_server_status(agent: Any) -> dict[str, Any]:
+    endpoint = getattr(agent, "action_endpoint", None)
+    url = getattr(endpoint, "url", None)
+    if not url:
+        return {"status": "not configured"}
+    health_url = url.rsplit("/webhook", 1)[0].rstrip("/") + "/health"
+    try:
+        timeout = aiohttp.ClientTimeout(total=CHECK_TIMEOUT_SECONDS)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(health_url) as answer:
+            return {"status": "ok" if answer.status == 200 else "down"}
+    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        logger.warning("health: the action server did not answer (%s)", type(error).__name__)
+        return {"status": "down"}
+
+
+def bank_provider_status(environ: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        provider = Settings.from_env(environ).bank_provider
+    except ConfigError:
+        return {"status": "down", "provider": None, "configured": False}
+    needed = PROVIDER_CREDENTIALS.get(provider)
+    configured = needed is not None and all(environ.get(name, "").strip() for name in needed)
+    return {"status": "ok" if configured else "down", "provider": provider, "configured": configured}
