@@ -283,8 +283,9 @@ def _kpi_section(kpis: Any) -> str:
         _card("Fallback rate", _pct(rates.get("fallback")), "", "kpi-fallback"),
         _card("LLM-fallback rate", _pct(rates.get("llm_fallback")), "", "kpi-llm"),
         _card("Response p50 / p95", f"{_ms(response.get('p50'))} / {_ms(response.get('p95'))}", "", "kpi-latency"),
-        _card("Satisfaction 👍", _pct(satisfaction.get("rate")),
-              f"{satisfaction.get('good', 0)} 👍 · {satisfaction.get('bad', 0)} 👎", "kpi-satisfaction"),
+        _card("Satisfaction", _pct(satisfaction.get("rate")),  # words, not emoji: not every font has them
+              f"{satisfaction.get('good', 0)} good · {satisfaction.get('bad', 0)} bad "
+              f"of {satisfaction.get('asked', 0)} asked", "kpi-satisfaction"),
         _card("Bank links made", str(totals.get("bank_links", 0)), "", "kpi-links"),
     ])
     per_day = kpis.get("per_day") or []
