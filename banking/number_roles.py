@@ -72,7 +72,7 @@ _AMOUNT = re.compile(
     re.IGNORECASE,
 )
 _REFERENCE_CUE = re.compile(
-    r"\b(?:meter|metre|smart\s?card|iuc|decoder|customer\s?(?:id|no|number|ref)|account\s?(?:id|no)|"
+    r"\b(?:meter|metre|smart\s?card|iuc|decoder|customer\s?(?:id|no|number|ref)|account\s?(?:id|no|number)|"
     r"ref(?:erence)?|acct\s?id|user\s?id|id|card\s?no)\b[\s:#.-]*(?:no\.?|number|is|na)?[\s:#.-]*$",
     re.IGNORECASE,
 )
@@ -81,7 +81,8 @@ _CABLE_WORDS = re.compile(r"\b(?:dstv|gotv|startimes|smart\s?card|iuc|decoder|ca
 _POWER_WORDS = re.compile(r"\b(?:meter|metre|light|nepa|phcn|electric\w*|prepaid|token|disco|ekedc|ikedc|aedc)\b",
                           re.IGNORECASE)
 # What follows a number that is no amount: a time, a date, an ordinal, a share, data, a network.
-_TIME_OR_DATE = re.compile(r"\s?(?::\d|(?:am|pm)\b|(?:st|nd|rd|th)\b|/\d|%|(?:gb|mb|g)\b|mobile\b)",
+_TIME_OR_DATE = re.compile(r"\s?(?::\d|(?:am|pm)\b|(?:st|nd|rd|th)\b|/\d|%|(?:gb|mb|g)\b|mobile\b"
+                           r"|(?:days?|weeks?|months?|years?|yrs?|hours?|hrs?|mins?|minutes?)\b)",
                            re.IGNORECASE)
 _BILL_CUE = re.compile(r"\b(?:meter|metre|smart\s?card|iuc|decoder|customer\s?(?:id|no|number|ref))\b", re.IGNORECASE)
 # Not a reference though letters and digits: a network, a quantity, a time, an amount ("N15000", "NGN5000").

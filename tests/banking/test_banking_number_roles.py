@@ -79,12 +79,18 @@ def test_a_long_number_no_amount_can_be_is_a_reference_even_alone() -> None:
     assert roles("WB-0093321") == []
 
 
+def test_a_postpaid_account_number_in_an_electricity_bill_is_the_reference() -> None:
+    assert roles("pay ikedc postpaid 8k account number 4501234567", about_bills=True) == [
+        ("amount", "8000"), ("customer_ref", "4501234567")]
+
+
 def test_ten_digits_outside_cable_tv_are_an_account_number() -> None:
     assert roles("send 10k to 7023456789") == [("amount", "10000"), ("account_number", "7023456789")]
 
 
 @pytest.mark.parametrize("text", [
-    "which one", "send it by 5pm", "open 24/7?", "on the 3rd of march", "at 10:30", "send am to the two of them",
+    "which one", "send it by 5pm", "for the past 3 months", "in 2 weeks",
+    "open 24/7?", "on the 3rd of march", "at 10:30", "send am to the two of them",
 ])
 def test_what_is_no_amount(text: str) -> None:
     assert read_numbers(text).amounts == []
