@@ -17,11 +17,13 @@ For each path, a fresh stack on free loopback ports with the same model:
   loopback only, never ``make serve``); a sample runs from the start of the POST to
   ``/webhooks/rest/webhook`` to its answer (which carries the whole turn).
 
-Both use the project's endpoints (encrypted tracker store, in memory) and run one after the
-other, never side by side. Before measuring, ``--customers`` customers connect GTBank (not
-measured). Then, for each rate, messages arrive for ``--duration`` seconds at Poisson times
-(open loop: an arrival never waits for an answer), each from a customer who is not waiting for
-a reply and has not written in the last ``SPACING`` seconds; when there is none, a new customer
+Both use the project's endpoints (encrypted tracker store, in memory). Both stacks are up at
+once but measured one after the other, rate by rate (WhatsApp's step, then REST's), so that
+other work on the machine weighs on both alike; an idle stack costs next to nothing. Before
+measuring, ``--customers`` customers connect GTBank on each (not measured). Then, for each
+rate, messages arrive for ``--duration`` seconds at Poisson times (open loop: an arrival never
+waits for an answer), each from a customer who is not waiting for a reply and has not written
+in the last ``SPACING`` seconds; when there is none, a new customer
 arrives and starts by connecting a bank. Each customer walks the mix ``CYCLE``: a balance
 question, a transaction search, another balance question, a spending summary, and a transfer
 (the request, a tap on Checking, a tap on Yes). After the arrivals a step waits for its
@@ -677,43 +679,70 @@ STACKS = {"whatsapp": whatsapp_stack, "rest": rest_stack}
 # ------------------------------------------------------------ a run
 
 
-async def run_path(path: str, args: argparse.Namespace) -> dict[str, Any]:
-    """One path's ladder of rates on a fresh stack."""
-    log(f"{path}: starting the stack (loading the model takes a minute)")
-    started = time.monotonic()
-    async with STACKS[path](args.model, args.startup_timeout) as (channel, processes):
-        log(f"{path}: up in {time.monotonic() - started:.0f} s; {args.customers} customers connect GTBank")
-        load = Load(channel, args.turn_timeout, seed=args.seed)
-        await load.onboard(args.customers, concurrency=6)
-        rng = random.Random(args.seed)
-        if args.warmup > 0:
-            log(f"{path}: warming up at {min(args.rates):g}/s for {args.warmup:g} s (not measured)")
-            await load.step(min(args.rates), args.warmup, rng)
-        steps = []
+@dataclass
+class PathRun:
+    """One path's stack, load and figures so far."""
+
+    name: str
+    load: Load
+    processes: Processes
+    rng: random.Random
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    overloaded: bool = False
+
+
+async def run_paths(args: argparse.Namespace) -> dict[str, Any]:
+    """Every path's stack up at once; then, rate by rate, one path's step after the other's, so that
+    whatever else the machine does meanwhile weighs on both alike. An idle stack costs next to nothing."""
+    async with contextlib.AsyncExitStack() as exits:
+        runs = []
+        for name in args.paths:
+            log(f"{name}: starting the stack (loading the model takes a minute)")
+            started = time.monotonic()
+            channel, processes = await exits.enter_async_context(STACKS[name](args.model, args.startup_timeout))
+            log(f"{name}: up in {time.monotonic() - started:.0f} s")
+            runs.append(PathRun(name, Load(channel, args.turn_timeout, seed=args.seed), processes,
+                                random.Random(args.seed)))
+        ours = {pid for run in runs for pid in run.processes.pids.values()}
+        for run in runs:
+            log(f"{run.name}: {args.customers} customers connect GTBank")
+            await run.load.onboard(args.customers, concurrency=6)
+            if args.warmup > 0:
+                log(f"{run.name}: warming up at {min(args.rates):g}/s for {args.warmup:g} s (not measured)")
+                await run.load.step(min(args.rates), args.warmup, run.rng)
         for rate in args.rates:
-            disturbance = {"loadavg_1m": round(os.getloadavg()[0], 2), "training": training_running()}
-            everyone_before, cpu_before = all_cpu_seconds(), processes.cpu()
-            turns, step_started = await load.step(rate, args.duration, rng)
-            everyone_after, cpu_after = all_cpu_seconds(), processes.cpu()
-            elapsed = time.perf_counter() - step_started
-            summary = summarise(turns, rate, step_started, args.duration)
-            answered = max(summary["answered"], 1)
-            summary["cpu_ms_per_message"] = {name: round((cpu_after[name] - cpu_before[name]) * 1000 / answered, 1)
-                                             for name in cpu_after}
-            # Other work on the machine meanwhile (a training, a test run): cores it took, on average.
-            other = others_cpu(everyone_before, everyone_after, processes.pids.values())
-            summary["other_processes_cores"] = round(other / max(elapsed, 1e-9), 2)
-            summary["memory_mb"] = processes.memory()
-            summary["customers"] = len(load.crowd.customers)
-            summary["before"] = disturbance
-            steps.append(summary)
-            log(format_step(path, summary))
-            if not args.keep_going and (summary["p95_ms"] is None or summary["p95_ms"] > args.overload_p95 * 1000):
-                log(f"{path}: overloaded at {rate}/s (p95 over {args.overload_p95:g} s); higher rates skipped")
-                break
-        peak = {name: values.get("VmHWM") for name, values in processes.memory().items()}
-        return {"steps": steps, "peak_rss_mb": peak, "highest_sustainable_rate": highest_sustainable(steps),
-                "unmatched_replies": load.unmatched}
+            for run in runs:
+                if not run.overloaded:
+                    await measure_step(run, rate, args, ours)
+        return {run.name: {
+            "steps": run.steps,
+            "peak_rss_mb": {name: values.get("VmHWM") for name, values in run.processes.memory().items()},
+            "highest_sustainable_rate": highest_sustainable(run.steps),
+            "unmatched_replies": run.load.unmatched,
+        } for run in runs}
+
+
+async def measure_step(run: PathRun, rate: float, args: argparse.Namespace, ours: set[int]) -> None:
+    """One rate on one path, with the CPU each process spent per answered message."""
+    disturbance = {"loadavg_1m": round(os.getloadavg()[0], 2), "training": training_running()}
+    everyone_before, cpu_before = all_cpu_seconds(), run.processes.cpu()
+    turns, step_started = await run.load.step(rate, args.duration, run.rng)
+    everyone_after, cpu_after = all_cpu_seconds(), run.processes.cpu()
+    elapsed = time.perf_counter() - step_started
+    summary = summarise(turns, rate, step_started, args.duration)
+    answered = max(summary["answered"], 1)
+    summary["cpu_ms_per_message"] = {name: round((cpu_after[name] - cpu_before[name]) * 1000 / answered, 1)
+                                     for name in cpu_after}
+    # Other work on the machine meanwhile (a training, a test run): the cores it took, on average.
+    summary["other_processes_cores"] = round(others_cpu(everyone_before, everyone_after, ours) / elapsed, 2)
+    summary["memory_mb"] = run.processes.memory()
+    summary["customers"] = len(run.load.crowd.customers)
+    summary["before"] = disturbance
+    run.steps.append(summary)
+    log(format_step(run.name, summary))
+    if not args.keep_going and (summary["p95_ms"] is None or summary["p95_ms"] > args.overload_p95 * 1000):
+        run.overloaded = True
+        log(f"{run.name}: overloaded at {rate:g}/s (p95 over {args.overload_p95:g} s); higher rates skipped")
 
 
 def format_step(path: str, s: Mapping[str, Any]) -> str:
@@ -773,8 +802,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "training_before": training_running(),
         "paths": {},
     }
-    for path in args.paths:
-        record["paths"][path] = await run_path(path, args)
+    record["paths"] = await run_paths(args)
     if "whatsapp" in record["paths"] and "rest" in record["paths"]:
         record["whatsapp_over_rest"] = compare(record["paths"]["whatsapp"]["steps"], record["paths"]["rest"]["steps"])
     record["training_after"] = training_running()
