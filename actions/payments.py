@@ -9,6 +9,7 @@ and only the operation that confirmation named (`pending_op_id`).
 from __future__ import annotations
 
 import contextlib
+import re
 from abc import ABC, abstractmethod
 from typing import Any, Dict, List
 
@@ -184,8 +185,16 @@ EXPLICIT_YES_CONFIDENCE = 0.85
 
 
 def is_explicit_yes(tracker: Tracker) -> bool:
+    """A Yes tap (its payload names the operation), or a typed affirm the model is sure of that
+    has a word in it: an emoji or punctuation alone ("❌", "🤔", "!!") never moves money."""
     intent = tracker.latest_message.get("intent") or {}
-    return intent.get("name") == "affirm" and float(intent.get("confidence") or 0) >= EXPLICIT_YES_CONFIDENCE
+    if intent.get("name") != "affirm" or float(intent.get("confidence") or 0) < EXPLICIT_YES_CONFIDENCE:
+        return False
+    return answered_ref(tracker) is not None or has_a_word(tracker.latest_message.get("text") or "")
+
+
+def has_a_word(text: str) -> bool:
+    return re.search(r"[^\W\d_]", text) is not None
 
 
 def is_unsure_voice_note(tracker: Tracker) -> bool:

@@ -3,7 +3,8 @@
 DIET always names some intent, and for a keyboard mash ("kjhgf lkjh") it can be sure of
 one it has no reason for. This component learns the vocabulary of the training data
 (examples, synonyms, lookup tables) and, when not one word of a message is in it and no
-number or known name was found, sets the intent's confidence to 0, so the
+number or known name was found, or when the message is symbols alone ("❌", "🤔", "!!")
+that no training example is, sets the intent's confidence to 0, so the
 FallbackClassifier after it answers ``nlu_fallback`` (the unclear-message path) instead
 of acting on a guess. Messages with numbers or known words are left as DIET read them.
 """
@@ -30,11 +31,22 @@ def words_of(text: str) -> List[str]:
     return [word.lower() for word in WORD.findall(text)]
 
 
+def symbols_only(text: str) -> str | None:
+    """A message of neither letters nor digits ("👍", "!!", "❌"), without its spaces; else None."""
+    if not text.strip() or WORD.search(text) or any(c.isdigit() for c in text):
+        return None
+    return "".join(text.split())
+
+
 def training_vocabulary(training_data: TrainingData) -> Set[str]:
-    """Every word of the examples, synonyms and lookup tables."""
+    """Every word of the examples, synonyms and lookup tables, and every example made of
+    symbols alone (a "👍" taught as a rating)."""
     vocabulary: Set[str] = set()
     for example in training_data.training_examples:
         vocabulary.update(words_of(example.get(TEXT) or ""))
+        symbols = symbols_only(example.get(TEXT) or "")
+        if symbols:
+            vocabulary.add(symbols)
     for synonym, value in training_data.entity_synonyms.items():
         vocabulary.update(words_of(f"{synonym} {value}"))
     for table in training_data.lookup_tables:
@@ -44,9 +56,15 @@ def training_vocabulary(training_data: TrainingData) -> Set[str]:
 
 
 def is_unknown(text: str, entities: List[Dict[str, Any]], vocabulary: Set[str]) -> bool:
-    """True when the message has words, none of them known, and nothing was recognised in it."""
+    """True when the message has words, none of them known, and nothing was recognised in it;
+    or when it is symbols alone ("❌", "🤔", "!!") that no training example is."""
+    if entities:
+        return False
+    symbols = symbols_only(text)
+    if symbols is not None:
+        return symbols not in vocabulary
     words = words_of(text)
-    return bool(words) and not entities and not any(word in vocabulary for word in words)
+    return bool(words) and not any(word in vocabulary for word in words)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)

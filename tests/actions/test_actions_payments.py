@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from rasa.core.nlg.interpolator import interpolate_text
 
 from actions.payments import (
@@ -290,6 +291,18 @@ async def test_an_unsure_yes_moves_nothing_and_asks_again(connected, service):
     assert unsure.responses == ["utter_confirm_explicitly"]
     assert sure.responses == ["utter_transfer_done", "utter_ask_feedback"]
     assert balance(service, connected) == 3_532_050
+
+
+@pytest.mark.parametrize("symbols", ["❌", "🛑", "🤔", "!!", "...", "👌"])
+async def test_an_emoji_or_punctuation_alone_is_no_yes_however_sure_the_model(connected, service, symbols):
+    _, op_id = await prepared(TRANSFER_OUT)
+    sure_symbols = reply_to_confirmation(op_id, symbols)
+    sure_symbols.latest_message["intent"]["confidence"] = 0.99
+
+    outcome = await run(ActionConfirmPending(), sure_symbols)
+
+    assert outcome.responses == ["utter_confirm_explicitly"]
+    assert balance(service, connected) == 4_532_050  # nothing moved; the confirmation stays open
 
 
 def voice_yes(op_id: str, *, low_confidence: bool):
