@@ -83,6 +83,7 @@ async def test_side_doors_are_closed_and_a_yes_answers_one_confirmation() -> Non
 
         await yes_for_an_older_confirmation(chat)
         await yes_after_the_conversation_moved_on(chat)
+        await symbols_are_no_yes(chat)
         await freeze_survives_unlinking_and_unfreeze_waits(chat)
         stack.check_alive()
 
@@ -166,6 +167,15 @@ async def yes_after_the_conversation_moved_on(chat: Chat) -> None:
     await chat.say(text("thanks"), lambda calls: bool(calls))
     _, calls = await chat.say(text("yes"), has("text", "nothing was moved"))
     assert "closed" in calls[-1].text, describe(calls)
+    assert OPENING in await balances(chat)
+
+
+async def symbols_are_no_yes(chat: Chat) -> None:
+    """An emoji or punctuation typed right after a confirmation ("❌" meant as no, "🤔", "!!")."""
+    await confirmation_for(chat, "send 5k to 0123456789 gtbank")
+    for symbols in ("❌", "🤔", "!!"):
+        _, calls = await chat.say(text(symbols), lambda calls: bool(calls))
+        assert not any("Sent" in call.text for call in calls), describe(calls)
     assert OPENING in await balances(chat)
 
 
