@@ -22,6 +22,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -45,6 +46,21 @@ HOSTS = {"sandbox": plaid.Environment.Sandbox, "production": plaid.Environment.P
 COUNTRY_CODES = ("US", "GB", "IE", "FR", "ES", "NL", "DE")
 MAX_SYNC_PAGES = 100
 MAX_SYNC_RESTARTS = 3
+# A Plaid-Verification header is a compact JWS (three base64url parts) naming its key by kid.
+MAX_JWT_LENGTH = 4096
+JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,1024}\.[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{1,1024}")
+KID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+CLOCK_SKEW_SECONDS = 30
+# Verification keys: a known key is asked for again after KEY_REFRESH_SECONDS (Plaid may have
+# expired it since); a kid Plaid does not know is not asked about again for UNKNOWN_KID_SECONDS;
+# fetches of keys not in the cache are rate limited (a token bucket), so forged webhooks naming
+# random kids cannot make us call Plaid once per request.
+KEY_REFRESH_SECONDS = 15 * 60
+UNKNOWN_KID_SECONDS = 10 * 60
+MAX_UNKNOWN_KIDS = 4096
+KEY_FETCH_BURST = 5
+KEY_FETCHES_PER_MINUTE = 10
+KEY_FETCH_WAIT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -83,17 +99,25 @@ class PlaidConfig:
 def verify_plaid_webhook(body: bytes, header: str | None, key_for: Callable[[str], Mapping[str, Any] | None],
                          now: float | None = None) -> bool:
     """Plaid's documented check: an ES256 JWT whose key (by ``kid``) Plaid gives us, issued within
-    five minutes, whose ``request_body_sha256`` is the SHA-256 of this very body."""
-    if not header:
+    five minutes, whose ``request_body_sha256`` is the SHA-256 of this very body.
+
+    Everything that can be checked without the key is checked first (shape, algorithm, kid,
+    issue time, body hash), so a malformed or replayed-elsewhere token never costs a key fetch."""
+    if not header or len(header) > MAX_JWT_LENGTH or not JWT_SHAPE.fullmatch(header):
         return False
+    moment = time.time() if now is None else now
     try:
         unverified = jwt.get_unverified_header(header)
-    except jwt.PyJWTError:
+        unverified_claims = jwt.decode(header, options={"verify_signature": False})
+    except (jwt.PyJWTError, ValueError, TypeError):
         return False
-    if unverified.get("alg") != "ES256" or not isinstance(unverified.get("kid"), str):
+    kid = unverified.get("kid")
+    if unverified.get("alg") != "ES256" or not isinstance(kid, str) or not KID_SHAPE.fullmatch(kid):
         return False
-    key = key_for(unverified["kid"])
-    if key is None or key.get("expired_at"):
+    if not _fresh(unverified_claims, moment) or not _matches_body(unverified_claims, body):
+        return False
+    key = key_for(kid)
+    if key is None or key_expired(key):
         return False
     try:
         public_key = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(dict(key)))
@@ -101,12 +125,105 @@ def verify_plaid_webhook(body: bytes, header: str | None, key_for: Callable[[str
                                                                                "require": ["iat"]})
     except (jwt.PyJWTError, ValueError, TypeError):
         return False
-    issued = claims.get("iat")
-    moment = time.time() if now is None else now
-    if not isinstance(issued, (int, float)) or not -30 <= moment - issued <= MAX_WEBHOOK_AGE_SECONDS:
-        return False
-    claimed = claims.get("request_body_sha256")
+    return _fresh(claims, moment) and _matches_body(claims, body)
+
+
+def key_expired(key: Mapping[str, Any]) -> bool:
+    """Plaid sets ``expired_at`` on a key it has retired; such a key verifies nothing."""
+    return key.get("expired_at") is not None
+
+
+def _fresh(claims: Any, moment: float) -> bool:
+    issued = claims.get("iat") if isinstance(claims, dict) else None
+    return (isinstance(issued, (int, float)) and not isinstance(issued, bool)
+            and -CLOCK_SKEW_SECONDS <= moment - issued <= MAX_WEBHOOK_AGE_SECONDS)
+
+
+def _matches_body(claims: Any, body: bytes) -> bool:
+    claimed = claims.get("request_body_sha256") if isinstance(claims, dict) else None
     return isinstance(claimed, str) and hmac.compare_digest(claimed, hashlib.sha256(body).hexdigest())
+
+
+class VerificationKeys:
+    """Plaid's webhook verification keys by kid: cached, refreshed, fetched once at a time, rate limited.
+
+    ``fetch(kid)`` asks Plaid (None: Plaid knows no such key; ProviderError: Plaid did not
+    answer). Concurrent requests for one kid share one fetch; a kid Plaid refused is refused
+    from memory for a while; fetches beyond the budget raise ProviderError("rate_limited"),
+    which the webhook answers with 503 (a genuine Plaid delivery is retried)."""
+
+    def __init__(self, fetch: Callable[[str], Mapping[str, Any] | None], *,
+                 clock: Callable[[], float] = time.monotonic, refresh_after: float = KEY_REFRESH_SECONDS,
+                 unknown_for: float = UNKNOWN_KID_SECONDS, burst: int = KEY_FETCH_BURST,
+                 per_minute: float = KEY_FETCHES_PER_MINUTE, wait: float = KEY_FETCH_WAIT_SECONDS) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self._refresh_after = refresh_after
+        self._unknown_for = unknown_for
+        self._burst = float(burst)
+        self._rate = per_minute / 60.0
+        self._wait = wait
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._unknown: dict[str, float] = {}
+        self._inflight: dict[str, threading.Event] = {}
+        self._tokens = float(burst)
+        self._filled_at = clock()
+
+    def get(self, kid: str) -> Mapping[str, Any] | None:
+        for _ in range(3):
+            with self._lock:
+                now = self._clock()
+                known = self._known.get(kid)
+                if known is not None and now - known[0] < self._refresh_after:
+                    return known[1]
+                refused_at = self._unknown.get(kid)
+                if refused_at is not None and now - refused_at < self._unknown_for:
+                    return None
+                waiter = self._inflight.get(kid)
+                if waiter is None:
+                    if not self._take_token(now):
+                        if known is not None:
+                            return known[1]  # due a refresh, but still the key Plaid gave us
+                        raise ProviderError("too many webhook verification key fetches", reason="rate_limited")
+                    waiter = self._inflight[kid] = threading.Event()
+                    leader = True
+                else:
+                    leader = False
+            if not leader:
+                waiter.wait(self._wait)
+                continue
+            try:
+                key = self._fetch(kid)
+            finally:
+                with self._lock:
+                    self._inflight.pop(kid, None)
+                waiter.set()
+            self._remember(kid, key)
+            return key
+        raise ProviderError("the webhook verification key is not available yet", reason="unavailable")
+
+    def _remember(self, kid: str, key: Mapping[str, Any] | None) -> None:
+        with self._lock:
+            now = self._clock()
+            if key is None:
+                self._known.pop(kid, None)
+                if len(self._unknown) >= MAX_UNKNOWN_KIDS:
+                    self._unknown = {k: t for k, t in self._unknown.items() if now - t < self._unknown_for}
+                    while len(self._unknown) >= MAX_UNKNOWN_KIDS:
+                        self._unknown.pop(next(iter(self._unknown)))
+                self._unknown[kid] = now
+            else:
+                self._known[kid] = (now, dict(key))
+                self._unknown.pop(kid, None)
+
+    def _take_token(self, now: float) -> bool:
+        self._tokens = min(self._burst, self._tokens + (now - self._filled_at) * self._rate)
+        self._filled_at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 @dataclass(frozen=True)
@@ -155,8 +272,7 @@ class PlaidProvider:
                                             api_key={"clientId": config.client_id, "secret": config.secret})
         self._api = plaid_api.PlaidApi(plaid.ApiClient(configuration))
         self._timeout = timeout
-        self._keys: dict[str, dict[str, Any]] = {}
-        self._keys_lock = threading.Lock()
+        self._keys = VerificationKeys(self._fetch_verification_key)
 
     # ----------------------------------------------------------------- linking
 
@@ -214,13 +330,9 @@ class PlaidProvider:
     # ----------------------------------------------------------------- webhooks
 
     def verify_webhook(self, body: bytes, header: str) -> bool:
-        return verify_plaid_webhook(body, header, self._verification_key)
+        return verify_plaid_webhook(body, header, self._keys.get)
 
-    def _verification_key(self, kid: str) -> Mapping[str, Any] | None:
-        with self._keys_lock:
-            cached = self._keys.get(kid)
-        if cached is not None:
-            return cached
+    def _fetch_verification_key(self, kid: str) -> Mapping[str, Any] | None:
         from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
 
         try:
@@ -229,9 +341,6 @@ class PlaidProvider:
             if error.reason == "refused":
                 return None  # Plaid knows no such key: the JWT is not Plaid's
             raise
-        if isinstance(key, dict) and not key.get("expired_at"):
-            with self._keys_lock:
-                self._keys[kid] = key
         return key if isinstance(key, dict) else None
 
     # ----------------------------------------------------------------- internals

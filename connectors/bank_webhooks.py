@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel
@@ -32,6 +33,11 @@ from connectors.whatsapp import read_body
 logger = logging.getLogger(__name__)
 
 MAX_PROVIDER_WEBHOOK_BYTES = 256 * 1024
+# Verification can call the provider (Plaid's key endpoint): it runs on its own few threads,
+# never on the loop's default pool that the tracker store and every conversation share, and
+# beyond MAX_PENDING_WEBHOOKS waiting at once a POST is answered 503 (providers retry).
+WEBHOOK_WORKERS = 2
+MAX_PENDING_WEBHOOKS = 16
 PROVIDERS = ("mono", "plaid")
 DONE_PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta name="viewport"
 content="width=device-width, initial-scale=1"><title>Bank linked</title></head>
@@ -50,6 +56,8 @@ class BankWebhooks:
         self._webhooks = webhooks
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._executor = ThreadPoolExecutor(max_workers=WEBHOOK_WORKERS, thread_name_prefix="bank-webhooks")
+        self._pending = 0
 
     async def webhooks(self) -> ProviderWebhooks:
         if self._webhooks is None:
@@ -57,7 +65,7 @@ class BankWebhooks:
                 if self._webhooks is None:
                     from banking.factory import service_from_env
 
-                    service = await asyncio.get_running_loop().run_in_executor(None, service_from_env)
+                    service = await asyncio.get_running_loop().run_in_executor(self._executor, service_from_env)
                     self._webhooks = ProviderWebhooks(service)
         return self._webhooks
 
@@ -67,10 +75,17 @@ class BankWebhooks:
         body = await read_body(request, MAX_PROVIDER_WEBHOOK_BYTES)
         if body is None:
             return response.json({"status": "rejected"}, status=413)
-        webhooks = await self.webhooks()
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        result = await asyncio.get_running_loop().run_in_executor(
-            None, webhooks.handle, provider, body, _Headers(headers))
+        if self._pending >= MAX_PENDING_WEBHOOKS:
+            logger.warning("%s webhook refused for now: %d already waiting", provider, self._pending)
+            return response.json({"status": "busy"}, status=503)
+        self._pending += 1
+        try:
+            webhooks = await self.webhooks()
+            headers = {name.lower(): value for name, value in request.headers.items()}
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._executor, webhooks.handle, provider, body, _Headers(headers))
+        finally:
+            self._pending -= 1
         if result.delivery is not None:
             self._spawn(self.deliver(request.app.ctx.agent, result.delivery))
         return response.json({"status": "ok" if result.status == 200 else "rejected"}, status=result.status)
@@ -93,6 +108,10 @@ class BankWebhooks:
         """Wait for every delivery started so far (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def close(self) -> None:
+        """Stop the webhook threads (after the server stopped); nothing new is accepted."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -122,6 +141,7 @@ def register_bank_webhooks(blueprint: Blueprint, channel: Any) -> BankWebhooks:
     @blueprint.listener("after_server_stop")
     async def finish_deliveries(*_: Any) -> None:
         await hooks.join()
+        hooks.close()
 
     channel.bank_webhooks = hooks
     return hooks

@@ -4,9 +4,13 @@ restart, update mode on ITEM_LOGIN_REQUIRED, read-only money, and /item/remove."
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from banking import errors
 from banking.config import Settings
 from banking.crypto import is_sealed
-from banking.plaid_provider import PlaidConfig, PlaidProvider, verify_plaid_webhook
+from banking.plaid_provider import PlaidConfig, PlaidProvider, VerificationKeys, verify_plaid_webhook
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
 from sandbox.fake_plaid import CLIENT_ID, SECRET, FakePlaid
@@ -156,3 +160,80 @@ def test_disconnect_removes_the_item_at_plaid(service: BankingService, plaid: Fa
     service.complete_bank_link(USER)
     service.disconnect_bank(USER)
     assert all(item["removed"] for item in plaid.items.values())
+
+
+# --------------------------------------------------------------------- forged webhooks cost no key fetches
+
+
+def key_fetches(plaid: FakePlaid) -> int:
+    return sum(1 for path, _ in plaid.requests if path == "/webhook_verification_key/get")
+
+
+def forged(payload: dict[str, Any], *, kid: Any = "kid-1", alg: str = "ES256", key: Any = None,
+           iat: float | None = None) -> tuple[bytes, str]:
+    body = json.dumps(payload).encode()
+    claims = {"iat": int(time.time() if iat is None else iat), "request_body_sha256": hashlib.sha256(body).hexdigest()}
+    headers = {} if kid is None else {"kid": kid}
+    signing_key = key if key is not None else ("x" * 32 if alg.startswith("HS") else ec.generate_private_key(
+        ec.SECP256R1()))
+    return body, jwt.encode(claims, signing_key, algorithm=alg, headers=headers)
+
+
+def test_malformed_forged_jwts_are_refused_without_asking_plaid_for_a_key(
+        hooks: ProviderWebhooks, plaid: FakePlaid) -> None:
+    payload = {"webhook_type": "ITEM", "webhook_code": "WEBHOOK_UPDATE_ACKNOWLEDGED", "item_id": "i"}
+    attempts = [forged(payload, alg="HS256"), forged(payload, kid=None),
+                forged(payload, kid="../../etc"), forged(payload, iat=time.time() - 3600)]
+    body, token = forged(payload)
+    attempts += [(body, token + ".extra"), (body, "e30.e30"), (body, "a" * 9000), (body + b" ", token)]
+    for body, token in attempts:
+        assert hooks.handle("plaid", body, {"plaid-verification": token}).status == 403
+    assert key_fetches(plaid) == 0
+
+
+def test_a_flood_of_random_kids_makes_a_bounded_number_of_key_fetches_and_plaid_still_gets_through(
+        service: BankingService, plaid: FakePlaid, hooks: ProviderWebhooks) -> None:
+    link(service, plaid, hooks)  # Plaid's own key is fetched and cached
+    assert key_fetches(plaid) == 1
+    payload = {"webhook_type": "ITEM", "webhook_code": "WEBHOOK_UPDATE_ACKNOWLEDGED", "item_id": "i"}
+    statuses = [hooks.handle("plaid", body, {"plaid-verification": token}).status
+                for body, token in (forged(payload, kid=secrets.token_hex(8)) for _ in range(40))]
+    assert set(statuses) <= {403, 503} and key_fetches(plaid) <= 1 + 5
+    repeated = key_fetches(plaid)
+    for _ in range(10):  # one unknown kid, over and over: asked about at most once
+        body, token = forged(payload, kid="not-a-plaid-kid")
+        hooks.handle("plaid", body, {"plaid-verification": token})
+    assert key_fetches(plaid) <= repeated + 1
+    item_id = next(iter(plaid.items.values()))["item_id"]
+    assert send(hooks, plaid, plaid.login_required(item_id)).status == 200
+
+
+def test_concurrent_webhooks_naming_one_kid_share_one_fetch() -> None:
+    calls: list[str] = []
+    release = threading.Event()
+
+    def fetch(kid: str) -> dict[str, Any]:
+        calls.append(kid)
+        release.wait(5)
+        return {"kid": kid, "expired_at": None}
+
+    keys = VerificationKeys(fetch)
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(keys.get, "k") for _ in range(8)]
+        time.sleep(0.2)
+        release.set()
+        assert all(f.result(5) == {"kid": "k", "expired_at": None} for f in futures)
+    assert calls == ["k"]
+
+
+def test_a_cached_key_plaid_has_since_expired_stops_verifying(plaid: FakePlaid) -> None:
+    body, header = plaid.signed({"webhook_type": "ITEM"})
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(plaid.key.public_key()))
+    key = {"kty": "EC", "crv": "P-256", "alg": "ES256", "x": public["x"], "y": public["y"], "expired_at": None}
+    answers = [key, {**key, "expired_at": 1700000000}]
+    now = [0.0]
+    keys = VerificationKeys(lambda kid: answers.pop(0), clock=lambda: now[0], refresh_after=600)
+    assert verify_plaid_webhook(body, header, keys.get)
+    now[0] = 601.0
+    assert not verify_plaid_webhook(body, header, keys.get)
+    assert answers == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -164,3 +165,42 @@ async def test_the_page_the_customer_returns_to_says_go_back_to_whatsapp(bank_se
         async with session.get(f"http://127.0.0.1:{bank_server.port}/webhooks/whatsapp/bank/done") as response:
             assert response.status == 200
             assert "go back to WhatsApp" in await response.text()
+
+
+class _StalledWebhooks:
+    """Provider webhook verification that blocks (a slow key fetch), counting who is waiting."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.waiting = 0
+
+    def handle(self, provider: str, body: bytes, headers: Any) -> Any:
+        self.waiting += 1
+        self.release.wait(10)
+        from banking.provider_webhooks import WebhookResult
+
+        return WebhookResult(403)
+
+
+async def test_a_flood_of_stalled_webhooks_leaves_the_shared_thread_pool_free(
+        bank_server: WebhookServer) -> None:
+    stalled = _StalledWebhooks()
+    bank_server.channel.bank_webhooks._webhooks = stalled
+    loop = asyncio.get_running_loop()
+
+    async def forged() -> int:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{bank_server.port}/webhooks/whatsapp/bank/mono"
+            async with session.post(url, data=b"{}", headers={"mono-webhook-secret": "x"}) as answer:
+                return answer.status
+
+    posts = [asyncio.create_task(forged()) for _ in range(40)]
+    try:
+        await asyncio.sleep(0.5)
+        # what the tracker store and every conversation use: still answers at once
+        assert await asyncio.wait_for(loop.run_in_executor(None, lambda: "free"), 1.0) == "free"
+        assert stalled.waiting <= 4
+    finally:
+        stalled.release.set()
+    statuses = await asyncio.gather(*posts)
+    assert set(statuses) <= {403, 503} and 503 in statuses
