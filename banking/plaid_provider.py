@@ -121,8 +121,9 @@ def verify_plaid_webhook(body: bytes, header: str | None, key_for: Callable[[str
         return False
     try:
         public_key = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(dict(key)))
-        claims = jwt.decode(header, public_key, algorithms=["ES256"], options={"verify_exp": False,
-                                                                               "require": ["iat"]})
+        # leeway: PyJWT refuses an iat in the future itself; a clock a few seconds ahead of ours is fine
+        claims = jwt.decode(header, public_key, algorithms=["ES256"], leeway=CLOCK_SKEW_SECONDS,
+                            options={"verify_exp": False, "require": ["iat"]})
     except (jwt.PyJWTError, ValueError, TypeError):
         return False
     return _fresh(claims, moment) and _matches_body(claims, body)
@@ -244,10 +245,15 @@ def parse_plaid_event(payload: Any) -> PlaidEvent:
     item_id = payload.get("item_id") if isinstance(payload.get("item_id"), str) else None
     key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
     if (kind, code) == ("LINK", "SESSION_FINISHED"):
-        tokens = [t for t in payload.get("public_tokens") or [] if isinstance(t, str)]
+        link_token, tokens = payload.get("link_token"), payload.get("public_tokens") or []
+        if not isinstance(link_token, str) or not link_token or not isinstance(tokens, list):
+            logger.warning("Plaid SESSION_FINISHED webhook of an unexpected shape; ignored")
+            return PlaidEvent(kind="other", key=key, item_id=item_id)
+        tokens = [t for t in tokens if isinstance(t, str)]
         status = str(payload.get("status") or "").lower()
-        return PlaidEvent(kind="session_finished", key=str(payload.get("link_session_id") or key),
-                          link_token=payload.get("link_token"), status=status,
+        session = payload.get("link_session_id")
+        return PlaidEvent(kind="session_finished", key=session if isinstance(session, str) and session else key,
+                          link_token=link_token, status=status,
                           public_token=tokens[0] if tokens and status == "success" else None)
     error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
     if kind == "ITEM" and (code == "PENDING_EXPIRATION" or error.get("error_code") == "ITEM_LOGIN_REQUIRED"):

@@ -7,6 +7,7 @@ conversation to send which external intent. Nothing here knows Rasa or Sanic.
     401  no signature header          403  a wrong one          400  verified, but not JSON
     200  handled, ignored, or a retry of a delivery already handled (providers retry until 2xx)
     503  our database failed: nothing was recorded, so the provider's retry is handled afresh
+    500  anything else failed: not recorded either
 """
 
 from __future__ import annotations
@@ -136,13 +137,17 @@ class ProviderWebhooks:
                 return WebhookResult(200)
             try:
                 return WebhookResult(200, deliver())
-            except (PyMongoError, BankingError):
+            except Exception:  # not handled: forgotten, so the provider's retry is handled afresh
                 links.forget_delivery(provider, key)
                 raise
         except (PyMongoError, BankingError) as error:
             logger.error("%s webhook could not be recorded (%s); the provider will retry", provider,
                          type(error).__name__)
             return WebhookResult(503)
+        except Exception as error:
+            logger.error("%s webhook failed unexpectedly (%s); not recorded, the provider will retry", provider,
+                         type(error).__name__)  # no traceback: its values could be the customer's
+            return WebhookResult(500)
 
 
 def _mono_news(event: MonoEvent) -> str | None:

@@ -237,3 +237,43 @@ def test_a_cached_key_plaid_has_since_expired_stops_verifying(plaid: FakePlaid) 
     now[0] = 601.0
     assert not verify_plaid_webhook(body, header, keys.get)
     assert answers == []
+
+
+# --------------------------------------------------------------------- clock skew and body shape
+
+
+def test_a_plaid_clock_a_little_ahead_of_ours_is_accepted_but_not_minutes_ahead_or_stale(
+        service: BankingService, plaid: FakePlaid, hooks: ProviderWebhooks) -> None:
+    link(service, plaid, hooks)
+    item_id = next(iter(plaid.items.values()))["item_id"]
+    assert send(hooks, plaid, plaid.login_required(item_id), iat=time.time() + 20).status == 200
+    assert send(hooks, plaid, {**plaid.login_required(item_id), "n": 1}, iat=time.time() + 120).status == 403
+    assert send(hooks, plaid, {**plaid.login_required(item_id), "n": 2}, iat=time.time() - 301).status == 403
+
+
+def test_a_signed_session_finished_with_a_non_text_link_token_is_ignored_not_a_crash(
+        service: BankingService, plaid: FakePlaid, hooks: ProviderWebhooks) -> None:
+    service.start_bank_link(USER, SENDER, None)
+    token = list(plaid.link_tokens)[-1]
+    plaid.finish(token)
+    for link_token in (123, ["x"], {"a": 1}, None):
+        result = send(hooks, plaid, {**plaid.session_finished(token), "link_token": link_token})
+        assert result.status == 200 and result.delivery is None
+    assert send(hooks, plaid, plaid.session_finished(token)).delivery is not None
+
+
+def test_an_unexpected_failure_is_not_recorded_so_plaids_retry_is_delivered(
+        service: BankingService, plaid: FakePlaid, hooks: ProviderWebhooks, monkeypatch: pytest.MonkeyPatch) -> None:
+    service.start_bank_link(USER, SENDER, None)
+    token = list(plaid.link_tokens)[-1]
+    plaid.finish(token)
+    body, header = plaid.signed(plaid.session_finished(token))
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service.links, "authorise", broken)
+        assert hooks.handle("plaid", body, {"plaid-verification": header}).status == 500
+    retry = hooks.handle("plaid", body, {"plaid-verification": header})
+    assert retry.status == 200 and retry.delivery is not None and retry.delivery.sender == SENDER
