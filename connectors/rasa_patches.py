@@ -1,11 +1,12 @@
-"""The project's changes to Rasa's own behaviour: one place, applied by the project's start-up.
+"""The project's changes to Rasa's own behaviour (and to the in-memory MongoDB stand-in): one place,
+applied by the project's start-up.
 
 ``apply()`` is called by ``connectors/rasa_server.py`` (the launcher behind ``make serve``,
 ``make run``, the whole-stack tests and ``make bench``) before Rasa starts, and by the
-profiling script. Each patch names the Rasa version and the exact source it replaces;
-when the installed Rasa differs, the patch is left out (Rasa runs as installed, only
+profiling script. Each patch names the package version and the exact source it replaces;
+when the installed package differs, the patch is left out (it runs as installed, only
 slower) with a warning, and ``tests/connectors/test_rasa_patches.py`` fails so that
-someone looks at it.
+someone looks at it. None of them changes what is computed, only how fast.
 
 Patches:
 
@@ -25,6 +26,13 @@ Patches:
   recursively, with ``inspect.isabstract`` on each, per event: about 70 µs each, so a
   conversation's cost grew with its length. The replacement keeps a table from type name
   to the class Rasa's own walk returns first, rebuilt once when a name is unknown.
+- **The in-memory database finds a document by ``_id`` directly** (mongomock, used when
+  ``MONGODB_URI`` is unset: ``make run``, the whole-stack tests, ``make bench``). mongomock
+  answers every query, ``{"_id": ...}`` included, by testing every document of the
+  collection; MongoDB uses its ``_id`` index. With delivery statuses (three documents per
+  customer message) that made each message dearer than the one before. A filter naming
+  one plain ``_id`` (a string, an integer or an ObjectId) now tests only the document
+  stored under it, with the same filter; anything else is scanned as before.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 RASA_VERSION = "3.6.21"
+MONGOMOCK_VERSION = "4.3.0"
 
 
 @dataclass(frozen=True)
@@ -65,14 +74,17 @@ class Patch:
     sources: tuple[Source, ...]  # the replaced function first, then any it relies on
     replacement: Callable[..., Any]
     static: bool = False  # the attribute is a staticmethod
+    package: str = "rasa"
+    version: str = RASA_VERSION
 
     def installed_problems(self) -> list[str]:
-        """Why the installed Rasa is not the one this patch was written for; empty when it is."""
-        import rasa
+        """Why the installed package is not the one this patch was written for; empty when it is."""
+        from importlib.metadata import version
 
         problems = []
-        if rasa.__version__ != RASA_VERSION:
-            problems.append(f"Rasa is {rasa.__version__}, the patch was written for {RASA_VERSION}")
+        installed = version(self.package)
+        if installed != self.version:
+            problems.append(f"{self.package} is {installed}, the patch was written for {self.version}")
         for source in self.sources:
             found = source_sha256(source.owner, source.attribute)
             if found != source.sha256:
@@ -163,7 +175,42 @@ def resolve_event_by_type(type_name: str, default: type | None = None) -> type |
     raise ValueError(f"Unknown event name '{type_name}'.")
 
 
+# ------------------------------------------------------------ the in-memory database
+
+_NOT_ONE_ID = object()
+
+
+def plain_id(filter: Any) -> Any:
+    """The ``_id`` a query filter names by plain equality (str, int, ObjectId); else ``_NOT_ONE_ID``."""
+    from bson import ObjectId
+
+    if not isinstance(filter, dict) or "_id" not in filter:
+        return _NOT_ONE_ID
+    value = filter["_id"]
+    if isinstance(value, (str, ObjectId)) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    return _NOT_ONE_ID
+
+
+def iter_documents_by_id(self: Any, filter: Any) -> Any:
+    """mongomock's ``Collection._iter_documents``, looking a plain ``_id`` up instead of testing every document."""
+    from mongomock.filtering import filter_applies
+
+    key = plain_id(filter)
+    original = iter_documents_by_id.__rasa_original__  # type: ignore[attr-defined]
+    if key is _NOT_ONE_ID:
+        return original(self, filter)
+    if self._store.is_empty:
+        filter_applies(filter, {})  # mongomock validates the filter even when nothing can match
+    try:
+        document = self._store[key]
+    except KeyError:
+        return iter(())
+    return (each for each in [document] if filter_applies(filter, each))
+
+
 def _patches() -> list[Patch]:
+    from mongomock.collection import Collection
     from rasa.core.actions.action import RemoteAction
     from rasa.shared.core.events import Event
     from rasa.shared.utils import common
@@ -192,6 +239,16 @@ def _patches() -> list[Patch]:
             replacement=resolve_event_by_type,
             static=True,
         ),
+        Patch(
+            name="in-memory database documents found by _id directly",
+            owner=Collection,
+            attribute="_iter_documents",
+            sources=(Source(Collection, "_iter_documents",
+                            "aed52162ed03559fddca97d867234e671021be276d71a137e5c23562af35b284"),),
+            replacement=iter_documents_by_id,
+            package="mongomock",
+            version=MONGOMOCK_VERSION,
+        ),
     ]
 
 
@@ -212,6 +269,8 @@ def apply() -> list[str]:
                 logger.warning("Rasa patch %r left out, Rasa runs as installed: %s", patch.name, "; ".join(problems))
                 continue
             original = getattr(patch.owner, patch.attribute)
+            original = getattr(original, "__rasa_original__", original)  # never wrap a wrapper
+            patch.replacement.__rasa_original__ = original  # type: ignore[attr-defined]
             replacement = _wrapped(patch.replacement, original)
             setattr(patch.owner, patch.attribute, staticmethod(replacement) if patch.static else replacement)
             _applied.append(patch.name)

@@ -10,8 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
+import mongomock
 import pytest
 from aiohttp import web
+from bson import ObjectId
+from mongomock import filtering
+from mongomock.collection import Collection
+from pymongo.errors import DuplicateKeyError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.channels.channel import CollectingOutputChannel
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
@@ -41,13 +46,19 @@ INVALID_RESPONSES = [
 ]
 
 
-@pytest.fixture
-def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The patches applied for this test only (monkeypatch puts Rasa's functions back afterwards)."""
+def restore_afterwards(monkeypatch: pytest.MonkeyPatch) -> None:
+    """monkeypatch puts every patched function back after the test."""
     monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction.__dict__["_validate_action_result"])
     monkeypatch.setattr(Event, "resolve_by_type", Event.__dict__["resolve_by_type"])
+    monkeypatch.setattr(Collection, "_iter_documents", Collection.__dict__["_iter_documents"])
     monkeypatch.setattr(rasa_patches, "_applied", [])
-    assert len(rasa_patches.apply()) == 2
+
+
+@pytest.fixture
+def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The patches applied for this test only."""
+    restore_afterwards(monkeypatch)
+    assert len(rasa_patches.apply()) == 3
     yield
 
 
@@ -76,9 +87,7 @@ def test_the_launcher_applies_the_patches_before_rasa_starts(monkeypatch: pytest
     credentials = tmp_path / "credentials.yml"
     credentials.write_text("connectors.whatsapp.WhatsAppInput:\n", encoding="utf-8")
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction.__dict__["_validate_action_result"])
-    monkeypatch.setattr(Event, "resolve_by_type", Event.__dict__["resolve_by_type"])
-    monkeypatch.setattr(rasa_patches, "_applied", [])
+    restore_afterwards(monkeypatch)
     monkeypatch.setattr(sys, "argv", list(sys.argv))
     monkeypatch.delenv("RASA_API_ENABLED", raising=False)
     monkeypatch.delenv("ENVIRONMENT", raising=False)
@@ -93,7 +102,7 @@ def test_the_launcher_applies_the_patches_before_rasa_starts(monkeypatch: pytest
     monkeypatch.setattr(rasa.__main__, "main", fake_rasa_main)
     rasa_server.main(["--credentials", str(credentials), "--model", "m.tar.gz"])
     assert seen["argv"][:2] == ["rasa", "run"]
-    assert len(seen["applied"]) == 2
+    assert len(seen["applied"]) == 3
     assert getattr(seen["validator"], "__wrapped_patch__", None) is rasa_patches.validate_action_result
 
 
@@ -178,14 +187,67 @@ def test_a_patch_for_another_rasa_is_left_out_with_a_warning(monkeypatch: pytest
                                                              caplog: pytest.LogCaptureFixture) -> None:
     real = rasa_patches._patches()
     changed = [rasa_patches.Patch(p.name, p.owner, p.attribute,
-                                  (rasa_patches.Source(p.owner, p.attribute, "0" * 64),), p.replacement, p.static)
+                                  (rasa_patches.Source(p.owner, p.attribute, "0" * 64),), p.replacement, p.static,
+                                  p.package, p.version)
                for p in real]
+    restore_afterwards(monkeypatch)
     monkeypatch.setattr(rasa_patches, "_patches", lambda: changed)
-    monkeypatch.setattr(rasa_patches, "_applied", [])
-    monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction.__dict__["_validate_action_result"])
-    monkeypatch.setattr(Event, "resolve_by_type", Event.__dict__["resolve_by_type"])
     before = RemoteAction.__dict__["_validate_action_result"]
     with caplog.at_level(logging.WARNING, logger="connectors.rasa_patches"):
         assert rasa_patches.apply() == []
     assert RemoteAction.__dict__["_validate_action_result"] is before
     assert "left out" in caplog.text and "Rasa runs as installed" in caplog.text
+
+
+def run_queries(collection: Any) -> list[Any]:
+    """The same reads and writes, answered by whichever mongomock is installed."""
+    oid = ObjectId("5f0c0ffee0ddba11c0ffee00")
+    collection.insert_many([{"_id": f"k{i}", "n": i, "tags": ["a"] if i % 2 else []} for i in range(50)]
+                           + [{"_id": 7, "n": 7}, {"_id": oid, "n": -1}])
+    answers: list[Any] = [
+        collection.find_one({"_id": "k3"}), collection.find_one({"_id": "nope"}), collection.find_one({"_id": 7}),
+        collection.find_one({"_id": oid}), collection.find_one({"_id": "k3", "n": 3}),
+        collection.find_one({"_id": "k3", "n": 4}), collection.find_one({"_id": "k3"}, {"n": 1}),
+        sorted(d["_id"] for d in collection.find({"_id": {"$in": ["k1", "k2", "zz"]}})),
+        collection.count_documents({"_id": "k5"}), collection.count_documents({"_id": "k5", "tags": "a"}),
+        collection.find_one({"_id": True}), collection.find_one({"_id": 7.0}),
+    ]
+    result = collection.update_one({"_id": "k4", "n": 4}, {"$set": {"n": 40}})
+    answers.append((result.matched_count, result.modified_count, collection.find_one({"_id": "k4"})))
+    result = collection.update_one({"_id": "k4", "n": 4}, {"$set": {"n": 41}})  # a failed compare-and-set
+    answers.append((result.matched_count, collection.find_one({"_id": "k4"})["n"]))
+    result = collection.update_one({"_id": "new"}, {"$setOnInsert": {"n": 1}}, upsert=True)
+    answers.append((result.matched_count, result.upserted_id, collection.find_one({"_id": "new"})))
+    result = collection.update_one({"_id": "new"}, {"$setOnInsert": {"n": 2}}, upsert=True)
+    answers.append((result.matched_count, collection.find_one({"_id": "new"})))
+    answers.append(collection.find_one({"_id": "k9"}, {"tags": {"$slice": [0, 1]}}))
+    answers.append(collection.delete_one({"_id": "k9"}).deleted_count)
+    answers.append(collection.find_one({"_id": "k9"}))
+    with pytest.raises(DuplicateKeyError):
+        collection.insert_one({"_id": "k1"})
+    answers.append(collection.count_documents({}))
+    return answers
+
+
+def test_the_in_memory_database_answers_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = run_queries(mongomock.MongoClient().db.before)
+    restore_afterwards(monkeypatch)
+    rasa_patches.apply()
+    assert run_queries(mongomock.MongoClient().db.after) == expected
+
+
+def test_a_document_is_found_by_id_without_testing_the_others(patched: None,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    collection = mongomock.MongoClient().db.statuses
+    collection.insert_many([{"_id": f"m{i}:sent"} for i in range(2000)])
+    tested: list[Any] = []
+    real = filtering.filter_applies
+    def counting(filter: Any, document: Any) -> bool:
+        tested.append(document)
+        return real(filter, document)
+
+    monkeypatch.setattr("mongomock.filtering.filter_applies", counting)
+    monkeypatch.setattr("mongomock.collection.filter_applies", counting)  # mongomock's own scan
+    collection.update_one({"_id": "m1999:delivered"}, {"$setOnInsert": {"at": 1}}, upsert=True)
+    assert collection.find_one({"_id": "m5:sent"}) == {"_id": "m5:sent"}
+    assert len(tested) <= 2
