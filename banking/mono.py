@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from banking.crypto import secret_weakness
 from banking.errors import ConfigError
 from banking.hosted import LinkedAccount, LinkPage, LinkResult, ProviderError, ProviderTransaction
 from banking.money import mask_account_number
@@ -42,6 +43,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.withmono.com"
 SECRET_HEADER = "mono-webhook-secret"
+MONO_HOSTS = ("api.withmono.com",)
+REQUIRED_SETTINGS = ("MONO_SECRET_KEY", "MONO_WEBHOOK_SECRET", "BANK_LINK_REDIRECT_URL")
+TEST_KEY_PREFIXES = ("test_", "sk_test_")
+MIN_WEBHOOK_SECRET_LENGTH = 32
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 MAX_PAGES = 50
 HISTORY_DAYS = 90
@@ -64,21 +69,61 @@ class MonoConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, *, production: bool = False) -> MonoConfig:
-        values = {name: environ.get(name, "").strip() for name in
-                  ("MONO_SECRET_KEY", "MONO_WEBHOOK_SECRET", "BANK_LINK_REDIRECT_URL", "MONO_BASE_URL",
-                   "MONO_CUSTOMER_EMAIL_DOMAIN")}
-        missing = [name for name in ("MONO_SECRET_KEY", "MONO_WEBHOOK_SECRET", "BANK_LINK_REDIRECT_URL")
-                   if not values[name]]
+        values = _settings(environ)
+        missing = [name for name in REQUIRED_SETTINGS if not values[name]]
         if missing:
             raise ConfigError(f"BANK_PROVIDER=mono needs {', '.join(missing)}")
-        if production and values["MONO_SECRET_KEY"].startswith("test_"):
-            raise ConfigError("refusing to start in production: MONO_SECRET_KEY is a Mono test key")
-        if production and len(values["MONO_WEBHOOK_SECRET"]) < 16:
-            raise ConfigError("refusing to start in production: MONO_WEBHOOK_SECRET is shorter than 16 characters")
+        problems = setting_problems(environ, production=production)
+        if problems:
+            raise ConfigError("refusing to start in production: " + "; ".join(problems))
         return cls(secret_key=values["MONO_SECRET_KEY"], webhook_secret=values["MONO_WEBHOOK_SECRET"],
                    redirect_url=values["BANK_LINK_REDIRECT_URL"],
                    base_url=(values["MONO_BASE_URL"] or DEFAULT_BASE_URL).rstrip("/"),
                    customer_email_domain=values["MONO_CUSTOMER_EMAIL_DOMAIN"] or cls.customer_email_domain)
+
+
+def setting_problems(environ: Mapping[str, str] = os.environ, *, production: bool = False) -> list[str]:
+    """Every missing setting, and in production every unsafe one; variables named, values never quoted."""
+    values = _settings(environ)
+    problems = [f"{name} is missing" for name in REQUIRED_SETTINGS if not values[name]]
+    if not production:
+        return problems
+    if values["MONO_SECRET_KEY"].lower().startswith(TEST_KEY_PREFIXES):
+        problems.append("MONO_SECRET_KEY is a Mono test key")
+    weakness = values["MONO_WEBHOOK_SECRET"] and secret_weakness(values["MONO_WEBHOOK_SECRET"],
+                                                                 MIN_WEBHOOK_SECRET_LENGTH)
+    if weakness:
+        problems.append(f"MONO_WEBHOOK_SECRET {weakness}")
+    if values["MONO_BASE_URL"] and not is_mono_url(values["MONO_BASE_URL"]):
+        problems.append("MONO_BASE_URL is not an https URL on Mono's host (our secret key would be sent there)")
+    if values["BANK_LINK_REDIRECT_URL"] and not is_https_url(values["BANK_LINK_REDIRECT_URL"]):
+        problems.append("BANK_LINK_REDIRECT_URL is not an https URL")
+    return problems
+
+
+def is_mono_url(url: str) -> bool:
+    """An https URL on withmono.com (Mono's API host), with no credentials or odd port in it."""
+    if not is_https_url(url):
+        return False
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return host in MONO_HOSTS and parts.port in (None, 443)
+
+
+def is_https_url(url: str) -> bool:
+    """An https URL with a host and no user:password in it."""
+    try:
+        parts = urlsplit(url.strip())
+        _ = parts.port
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname) and not parts.username and not parts.password
+
+
+def _settings(environ: Mapping[str, str]) -> dict[str, str]:
+    return {name: environ.get(name, "").strip() for name in
+            ("MONO_SECRET_KEY", "MONO_WEBHOOK_SECRET", "BANK_LINK_REDIRECT_URL", "MONO_BASE_URL",
+             "MONO_CUSTOMER_EMAIL_DOMAIN")}
 
 
 def is_valid_mono_secret(secret: str, header: str | None) -> bool:

@@ -34,6 +34,7 @@ import jwt
 import plaid
 from plaid.api import plaid_api
 
+from banking.crypto import secret_weakness
 from banking.errors import ConfigError
 from banking.hosted import LinkedAccount, LinkPage, LinkResult, ProviderError, ProviderTransaction
 from banking.provider_categories import from_plaid
@@ -46,6 +47,8 @@ HOSTS = {"sandbox": plaid.Environment.Sandbox, "production": plaid.Environment.P
 COUNTRY_CODES = ("US", "GB", "IE", "FR", "ES", "NL", "DE")
 MAX_SYNC_PAGES = 100
 MAX_SYNC_RESTARTS = 3
+REQUIRED_SETTINGS = ("PLAID_CLIENT_ID", "PLAID_SECRET", "PLAID_WEBHOOK_URL")
+MIN_SECRET_LENGTH = 24  # Plaid's secrets are 30 characters
 # A Plaid-Verification header is a compact JWS (three base64url parts) naming its key by kid.
 MAX_JWT_LENGTH = 4096
 JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,1024}\.[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{1,1024}")
@@ -75,22 +78,49 @@ class PlaidConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, *, production: bool = False) -> PlaidConfig:
-        values = {name: environ.get(name, "").strip() for name in
-                  ("PLAID_CLIENT_ID", "PLAID_SECRET", "PLAID_ENV", "PLAID_BASE_URL", "PLAID_WEBHOOK_URL",
-                   "BANK_LINK_REDIRECT_URL")}
-        missing = [name for name in ("PLAID_CLIENT_ID", "PLAID_SECRET", "PLAID_WEBHOOK_URL") if not values[name]]
+        values = _settings(environ)
+        missing = [name for name in REQUIRED_SETTINGS if not values[name]]
         if missing:
             raise ConfigError(f"BANK_PROVIDER=plaid needs {', '.join(missing)}")
         env = (values["PLAID_ENV"] or "sandbox").lower()
         if env not in HOSTS:
             raise ConfigError(f"PLAID_ENV={env!r} is unknown; use sandbox or production")
-        if production and env != "production":
-            raise ConfigError("refusing to start in production: PLAID_ENV is not production")
-        if production and values["PLAID_BASE_URL"]:
-            raise ConfigError("refusing to start in production: PLAID_BASE_URL overrides Plaid's host")
+        problems = setting_problems(environ, production=production)
+        if problems:
+            raise ConfigError("refusing to start in production: " + "; ".join(problems))
         return cls(client_id=values["PLAID_CLIENT_ID"], secret=values["PLAID_SECRET"], env=env,
                    host=(values["PLAID_BASE_URL"] or HOSTS[env]).rstrip("/"), webhook_url=values["PLAID_WEBHOOK_URL"],
                    completion_url=values["BANK_LINK_REDIRECT_URL"] or None)
+
+
+def setting_problems(environ: Mapping[str, str] = os.environ, *, production: bool = False) -> list[str]:
+    """Every missing or unknown setting, and in production every unsafe one; values never quoted."""
+    from banking.mono import is_https_url
+
+    values = _settings(environ)
+    problems = [f"{name} is missing" for name in REQUIRED_SETTINGS if not values[name]]
+    env = (values["PLAID_ENV"] or "sandbox").lower()
+    if env not in HOSTS:
+        problems.append("PLAID_ENV is neither sandbox nor production")
+    if not production:
+        return problems
+    if env in HOSTS and env != "production":
+        problems.append("PLAID_ENV is not production")
+    if values["PLAID_BASE_URL"]:
+        problems.append("PLAID_BASE_URL overrides Plaid's host")
+    weakness = values["PLAID_SECRET"] and secret_weakness(values["PLAID_SECRET"], MIN_SECRET_LENGTH)
+    if weakness:
+        problems.append(f"PLAID_SECRET {weakness}")
+    for name in ("PLAID_WEBHOOK_URL", "BANK_LINK_REDIRECT_URL"):
+        if values[name] and not is_https_url(values[name]):
+            problems.append(f"{name} is not an https URL")
+    return problems
+
+
+def _settings(environ: Mapping[str, str]) -> dict[str, str]:
+    return {name: environ.get(name, "").strip() for name in
+            ("PLAID_CLIENT_ID", "PLAID_SECRET", "PLAID_ENV", "PLAID_BASE_URL", "PLAID_WEBHOOK_URL",
+             "BANK_LINK_REDIRECT_URL")}
 
 
 # --------------------------------------------------------------------- webhook verification

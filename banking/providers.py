@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Any, Protocol
 
 from banking.config import Settings
 from banking.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,3 +62,39 @@ def get_provider(settings: Settings, environ: Mapping[str, str] = os.environ) ->
 
         return PlaidProvider(PlaidConfig.from_env(environ, production=settings.is_production))
     raise ConfigError(f"BANK_PROVIDER={settings.bank_provider} is not available")
+
+
+def provider_setting_problems(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """What is wrong with BANK_PROVIDER and the chosen provider's settings (production's rules when
+    ENVIRONMENT=production): one phrase each, naming variables, never quoting values."""
+    try:
+        settings = Settings.from_env(environ)
+    except ConfigError as error:
+        return [str(error)]
+    if settings.bank_provider == "mono":
+        from banking.mono import setting_problems
+
+        return setting_problems(environ, production=settings.is_production)
+    if settings.bank_provider == "plaid":
+        from banking.plaid_provider import setting_problems as plaid_problems
+
+        return plaid_problems(environ, production=settings.is_production)
+    return []
+
+
+def require_provider_settings(environ: Mapping[str, str] = os.environ) -> None:
+    """At each process's start-up: production refuses to start on any problem with the bank provider's
+    settings; elsewhere they are logged (the provider refuses them again when first used)."""
+    problems = provider_setting_problems(environ)
+    try:
+        settings = Settings.from_env(environ)
+    except ConfigError:
+        settings = None
+    production = settings.is_production if settings is not None else False
+    if problems and production:
+        raise ConfigError("refusing to start in production: " + "; ".join(problems))
+    if problems:
+        logger.warning("the bank provider's settings have problems: %s", "; ".join(problems))
+    if production and settings is not None and settings.bank_provider == "sandbox":
+        logger.warning("!!! BANK_PROVIDER=sandbox in production: customers link the SANDBOX bank (made-up "
+                       "accounts and balances, no real bank); set BANK_PROVIDER=mono or plaid !!!")

@@ -28,6 +28,7 @@ from sanic.response import HTTPResponse
 
 from banking.linking import Delivery
 from banking.provider_webhooks import ProviderWebhooks
+from banking.providers import require_provider_settings
 from connectors.whatsapp import read_body
 
 logger = logging.getLogger(__name__)
@@ -137,6 +138,11 @@ def register_bank_webhooks(blueprint: Blueprint, channel: Any) -> BankWebhooks:
     @blueprint.route("/bank/done", methods=["GET"])
     async def back_to_whatsapp(_: Request) -> HTTPResponse:
         return response.html(DONE_PAGE, headers={"Cache-Control": "no-store"})
+
+    @blueprint.listener("before_server_start")
+    async def check_provider_settings(*_: Any) -> None:
+        """Production refuses to start on unsafe or missing bank provider settings (not at first use)."""
+        require_provider_settings()
 
     @blueprint.listener("after_server_stop")
     async def finish_deliveries(*_: Any) -> None:

@@ -29,17 +29,14 @@ from sanic.response import HTTPResponse
 
 from banking.config import Settings
 from banking.errors import ConfigError
+from banking.providers import provider_setting_problems
 from banking.store import SerializedDatabase
 
 logger = logging.getLogger(__name__)
 
 ROUTE = "/health"
 CHECK_TIMEOUT_SECONDS = 2.0
-PROVIDER_CREDENTIALS = {
-    "sandbox": (),
-    "mono": ("MONO_SECRET_KEY",),
-    "plaid": ("PLAID_CLIENT_ID", "PLAID_SECRET"),
-}
+
 
 
 def register_health(app: Sanic) -> None:
@@ -105,10 +102,14 @@ async def action_server_status(agent: Any) -> dict[str, Any]:
 
 
 def bank_provider_status(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Which provider, and whether its settings are complete and (in production) safe; the problems
+    themselves go to the log, never into the answer."""
     try:
         provider = Settings.from_env(environ).bank_provider
     except ConfigError:
         return {"status": "down", "provider": None, "configured": False}
-    needed = PROVIDER_CREDENTIALS.get(provider)
-    configured = needed is not None and all(environ.get(name, "").strip() for name in needed)
+    problems = provider_setting_problems(environ)
+    if problems:
+        logger.debug("health: the bank provider is misconfigured: %s", "; ".join(problems))
+    configured = not problems
     return {"status": "ok" if configured else "down", "provider": provider, "configured": configured}

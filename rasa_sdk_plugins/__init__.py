@@ -2,7 +2,8 @@
 
 Registers the action server's authentication and listening address
 (``actions.server_auth``), so every ``rasa run actions`` started from this project
-refuses calls that do not carry ACTION_SERVER_TOKEN.
+refuses calls that do not carry ACTION_SERVER_TOKEN, and the bank provider's settings
+(``actions.startup_checks``), so production refuses unsafe ones before any action runs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import pluggy
 
 
 def init_hooks(manager: pluggy.PluginManager) -> None:
-    from actions import request_ids, server_auth
+    from actions import request_ids, server_auth, startup_checks
 
     manager.register(server_auth)
+    manager.register(startup_checks)  # production refuses unsafe bank provider settings at start-up
     manager.register(request_ids)  # X-Request-ID from Rasa on every log line

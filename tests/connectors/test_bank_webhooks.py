@@ -19,6 +19,7 @@ from whatsapp_fakes import ADA, SALT, TUNDE, FakeGraphApi, RecordingAgent, Webho
 from actions import runtime
 from actions.support import ActionBankLinked
 from banking.config import Settings
+from banking.errors import ConfigError
 from banking.mono import MonoClient, MonoConfig, MonoProvider
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
@@ -204,3 +205,14 @@ async def test_a_flood_of_stalled_webhooks_leaves_the_shared_thread_pool_free(
         stalled.release.set()
     statuses = await asyncio.gather(*posts)
     assert set(statuses) <= {403, 503} and 503 in statuses
+
+
+async def test_in_production_the_channel_refuses_to_start_with_an_unsafe_mono_base_url(
+        channel: WhatsAppInput, serve: Callable[[WhatsAppInput], Awaitable[WebhookServer]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"ENVIRONMENT": "production", "BANK_PROVIDER": "mono", "MONO_SECRET_KEY": "live_sk_" + "a1" * 12,
+                        "MONO_WEBHOOK_SECRET": "w1" * 20, "MONO_BASE_URL": "http://attacker.example",
+                        "BANK_LINK_REDIRECT_URL": "https://bank.example/webhooks/whatsapp/bank/done"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match="refusing to start in production: MONO_BASE_URL"):
+        await serve(channel)

@@ -116,7 +116,19 @@ def test_a_real_bank_provider_without_its_credentials_is_down_and_never_shows_th
     assert bank_provider_status({"BANK_PROVIDER": "mono"}) == {"status": "down", "provider": "mono",
                                                                "configured": False}
     with_key = bank_provider_status({"BANK_PROVIDER": "mono", "MONO_SECRET_KEY": "live_sk_123"})
-    assert with_key == {"status": "ok", "provider": "mono", "configured": True}
+    assert with_key == {"status": "down", "provider": "mono", "configured": False}  # no webhook secret
+    complete = {"BANK_PROVIDER": "mono", "MONO_SECRET_KEY": "live_sk_123", "MONO_WEBHOOK_SECRET": "w" * 40,
+                "BANK_LINK_REDIRECT_URL": "https://bank.example/webhooks/whatsapp/bank/done"}
+    assert bank_provider_status(complete) == {"status": "ok", "provider": "mono", "configured": True}
+
+
+def test_health_reports_a_production_provider_misconfiguration_without_naming_values() -> None:
+    unsafe = {"ENVIRONMENT": "production", "BANK_PROVIDER": "mono", "MONO_SECRET_KEY": "live_sk_123",
+              "MONO_WEBHOOK_SECRET": "changeme", "MONO_BASE_URL": "https://attacker.example",
+              "BANK_LINK_REDIRECT_URL": "https://bank.example/webhooks/whatsapp/bank/done"}
+    answer = bank_provider_status(unsafe)
+    assert answer == {"status": "down", "provider": "mono", "configured": False}
+    assert "attacker" not in str(answer) and "changeme" not in str(answer)
 
 
 async def test_each_message_gets_a_request_id_that_rasa_sends_to_the_action_server(
