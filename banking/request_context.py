@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 
 HEADER = "X-Request-ID"
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-VALID_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+VALID_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")  # whole value only (fullmatch: no trailing newline)
 _LOGGERS = ("", "rasa", "rasa_sdk", "sanic.root", "sanic.error", "sanic.access")
 
 
@@ -34,7 +34,7 @@ def new_request_id() -> str:
 
 def accept_request_id(value: str | None) -> str:
     """The caller's id when it looks like one (never trusted as more than a label), else a new one."""
-    return value if value and VALID_ID.match(value) else new_request_id()
+    return value if isinstance(value, str) and VALID_ID.fullmatch(value) else new_request_id()
 
 
 class RequestIdFilter(logging.Filter):

@@ -19,6 +19,7 @@ from sanic import Sanic
 
 from actions.server_auth import ActionServerAuth, is_valid_bearer
 from banking.errors import ConfigError
+from banking.request_context import REQUEST_ID, accept_request_id
 
 TOKEN = "t" * 20 + uuid.uuid4().hex  # a test value, 52 characters
 
@@ -154,3 +155,34 @@ async def test_a_stranger_cannot_stall_it_with_a_negative_length(server: ActionS
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{server.url}/health") as response:
             assert response.status == 200
+
+
+async def test_a_strangers_request_id_is_neither_taken_nor_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTION_SERVER_TOKEN", TOKEN)
+    monkeypatch.delenv("ACTION_SERVER_HOST", raising=False)
+    monkeypatch.delenv("SANIC_HOST", raising=False)
+    monkeypatch.setattr(Sanic, "test_mode", True)
+    running = ActionServer()
+    seen: list[str | None] = []
+
+    @running.app.on_request
+    async def record(_: Any) -> None:  # runs after the plugin's middleware: the id log lines would carry
+        seen.append(REQUEST_ID.get())
+
+    await running.start()
+    forged = "forged-id-1234567"
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{running.url}/health", headers={"X-Request-ID": forged}) as answer:
+                assert answer.status == 200 and "X-Request-ID" not in answer.headers
+            authorised = {"X-Request-ID": "rasa-id-12345678", "Authorization": f"Bearer {TOKEN}"}
+            async with session.get(f"{running.url}/actions", headers=authorised) as answer:
+                assert answer.status == 200 and "X-Request-ID" not in answer.headers
+    finally:
+        await running.stop()
+    assert seen[0] != forged and seen[1] == "rasa-id-12345678"
+
+
+def test_a_request_id_with_a_trailing_newline_is_not_taken() -> None:
+    assert accept_request_id("feedc0de12345678\n") != "feedc0de12345678\n"
+    assert accept_request_id("feedc0de12345678") == "feedc0de12345678"
