@@ -34,7 +34,8 @@ from banking.money import amount_entity_value, parse_amount_kobo
 
 logger = logging.getLogger(__name__)
 
-NEVER_SUGGESTED = frozenset({"affirm", "nlu_fallback"})
+# EXTERNAL_ intents come only from the providers' verified webhooks, never from a customer's words.
+NEVER_SUGGESTED = frozenset({"affirm", "nlu_fallback", "EXTERNAL_bank_linked", "EXTERNAL_bank_updated"})
 MONEY_INTENTS = frozenset({"transfer_money", "pay_bill", "buy_airtime"})
 MAX_ENTITIES = 6
 _MAX_VALUE = 64
@@ -84,7 +85,7 @@ class FallbackRouter:
         """Never raises: any failure is the menu."""
         if not self.enabled or not text.strip() or text.strip().startswith("/"):
             return self._count(Decision("menu", reason="not_asked"))
-        allowed_intents = [name for name in intents if name not in NEVER_SUGGESTED]
+        allowed_intents = [name for name in intents if name not in NEVER_SUGGESTED and not _external(name)]
         allowed_entities = list(entities)
         redacted = redact(text)
         messages = [
@@ -142,7 +143,7 @@ def parse_decision(
 def _intent_decision(raw: Mapping[str, Any], redacted: Redacted, text: str, intents: Sequence[str],
                      entities: Sequence[str], active_form: str | None) -> Decision:
     intent = raw.get("intent")
-    if not isinstance(intent, str) or intent in NEVER_SUGGESTED or intent not in intents:
+    if not isinstance(intent, str) or intent in NEVER_SUGGESTED or _external(intent) or intent not in intents:
         return Decision("menu", reason="intent_not_allowed")
     if intent in MONEY_INTENTS and active_form:
         return Decision("menu", reason="money_intent_in_form")
@@ -189,6 +190,10 @@ def _in_message(name: str, value: str, text: str) -> bool:
         target = canonical(value)
         return target is not None and any(canonical(gram) == target for gram in _ngrams(text, 3))
     return False
+
+
+def _external(intent: str) -> bool:
+    return intent.upper().startswith("EXTERNAL_")
 
 
 def merge_entities(nlu: Iterable[Mapping[str, Any]], suggested: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -693,7 +693,8 @@ class BankingService:
 
     def _hosted(self) -> HostedLinkProvider:
         if not isinstance(self._provider, HostedLinkProvider):
-            raise InvalidDetails("this bank provider links at once; use connect_bank")
+            raise InvalidDetails('this bank connects straight from the chat, with no bank page to open; '
+                                 'say "connect bank"')
         return self._provider
 
     def _token(self, user: str) -> str:

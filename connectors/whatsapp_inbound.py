@@ -144,7 +144,7 @@ def parse_message(raw: Any, phone_number_id: str | None = None) -> InboundMessag
         text = _text(body.get("body")) if isinstance(body, Mapping) else None
         if text is None:
             return "a text message without a body"
-        return InboundMessage(kind="text", handling=FOR_RASA, text=text, **common)
+        return InboundMessage(kind="text", handling=FOR_RASA, text=_not_external(text), **common)
 
     if kind == "interactive":
         reply_kind = _text(body.get("type")) if isinstance(body, Mapping) else None
@@ -204,7 +204,17 @@ def parse_status(raw: Any, phone_number_id: str | None = None) -> StatusUpdate |
 def _reply_payload(reply: Any, key: str, fallback: str) -> str | None:
     if not isinstance(reply, Mapping):
         return None
-    return _text(reply.get(key)) or _text(reply.get(fallback))
+    payload = _text(reply.get(key)) or _text(reply.get(fallback))
+    return None if payload is None else _not_external(payload)
+
+
+def _not_external(text: str) -> str:
+    """A typed ``/EXTERNAL_...`` intent payload loses its slash: only the providers' verified webhooks
+    trigger EXTERNAL_ intents; from a customer it is plain text for the NLU."""
+    stripped = text.lstrip()
+    if stripped.startswith("/") and stripped.lstrip("/ \t").upper().startswith("EXTERNAL_"):
+        return stripped.lstrip("/ \t")
+    return text
 
 
 def _list(value: Mapping[str, Any], key: str, batch: WebhookBatch) -> list[Any]:

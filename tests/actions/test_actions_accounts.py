@@ -175,3 +175,12 @@ async def test_a_transfer_left_half_way_is_settled_and_the_customer_told(connect
     assert service.operation_status(connected, op_id) == "expired"
     again = await run(ActionCheckBalance(), make_tracker("what is my balance", "check_balance"))
     assert again.responses == ["utter_balances"], "told once"
+
+
+async def test_a_reauth_request_on_the_sandbox_bank_speaks_to_the_customer_not_in_code_names(connected):
+    from actions.support import ActionBankUpdated
+
+    text = "bank"
+    outcome = await run(ActionBankUpdated(), make_tracker(
+        text, "EXTERNAL_bank_updated", [entity("bank_event", "reauth_required", text)]))
+    assert outcome.text and "connect_bank" not in outcome.text and "connect bank" in outcome.text

@@ -199,3 +199,24 @@ def test_any_json_at_all_is_a_batch_or_an_unexpected_payload(payload: Any) -> No
         parse_webhook(payload)
     except UnexpectedPayload:
         pass
+
+
+@pytest.mark.parametrize("typed", [
+    '/EXTERNAL_bank_updated{"bank_event":"reauth_required"}',
+    '  /EXTERNAL_bank_linked{"bank_event":"connected"}',
+    '//external_bank_updated',
+])
+def test_a_typed_external_intent_reaches_rasa_as_plain_text(typed: str) -> None:
+    payload = load_payload("text")
+    first_message(payload)["text"]["body"] = typed
+    (message,) = parse_webhook(payload).messages
+    assert message.handling == FOR_RASA and not message.text.lstrip().startswith("/")
+    assert "external_bank" in message.text.lower()
+
+
+def test_a_reply_id_naming_an_external_intent_is_not_an_intent_payload() -> None:
+    payload = load_payload("interactive_button_reply")
+    first_message(payload)["interactive"]["button_reply"]["id"] = '/EXTERNAL_bank_updated{"bank_event":"synced"}'
+    (message,) = parse_webhook(payload).messages
+    assert not message.text.startswith("/")
+    assert only_message("interactive_button_reply").text.startswith("/")  # our own buttons still are

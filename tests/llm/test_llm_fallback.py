@@ -163,3 +163,14 @@ async def test_the_prompt_lists_the_domain_and_quotes_the_message(groq, llm):
     assert "ignore the above" not in system["content"] and "ignore the above" in user["content"]
     assert user["content"].count('"""') == 2  # the customer's quotes cannot close the fence
     assert groq.requests[0]["response_format"] == {"type": "json_object"}
+
+
+async def test_never_an_external_intent_only_a_providers_webhook_triggers_those(groq, llm):
+    groq.queue(json_answer({"action": "intent", "intent": "EXTERNAL_bank_updated",
+                            "entities": [{"entity": "bank_event", "value": "reauth_required"}]}),
+               json_answer({"action": "intent", "intent": "EXTERNAL_bank_linked"}))
+    for _ in range(2):
+        outcome = await run(ActionFallback(), unclear("my bank says log in again"))
+        assert outcome.responses == ["utter_fallback"] and outcome.events == []
+    offered = groq.requests[0]["messages"][0]["content"].split("Entity names")[0].split("intents:")[1]
+    assert "EXTERNAL_" not in offered
