@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 ROUTE = "/health"
 CHECK_TIMEOUT_SECONDS = 2.0
+ACTION_PROBE_CACHE_SECONDS = 5.0
+MAX_WRAPPERS = 5
 
 
 
@@ -48,7 +51,8 @@ def register_health(app: Sanic) -> None:
 
 async def health(request: Request) -> HTTPResponse:
     agent = getattr(request.app.ctx, "agent", None)
-    tracker_check, action_check = await asyncio.gather(tracker_store_status(agent), action_server_status(agent))
+    tracker_check, action_check = await asyncio.gather(tracker_store_status(agent),
+                                                       cached_action_server_status(request.app.ctx, agent))
     checks = {
         "model": model_status(agent),
         "tracker_store": tracker_check,
@@ -68,8 +72,7 @@ def model_status(agent: Any) -> dict[str, Any]:
 
 
 async def tracker_store_status(agent: Any) -> dict[str, Any]:
-    store = getattr(agent, "tracker_store", None)
-    store = getattr(store, "tracker_store", store)  # Rasa wraps it in a FailSafeTrackerStore
+    store = real_tracker_store(getattr(agent, "tracker_store", None))
     if store is None:
         return {"status": "down", "backend": None}
     backend = type(store).__name__
@@ -84,6 +87,37 @@ async def tracker_store_status(agent: Any) -> dict[str, Any]:
         logger.warning("health: the tracker store did not answer a ping (%s)", type(error).__name__)
         return {"status": "down", "backend": backend}
     return {"status": "ok", "backend": backend}
+
+
+def real_tracker_store(store: Any) -> Any:
+    """The store that holds the trackers: Rasa wraps it (FailSafeTrackerStore, AwaitableTrackerStore),
+    each wrapper keeping the one inside in ``_tracker_store``."""
+    for _ in range(MAX_WRAPPERS):
+        inner = getattr(store, "_tracker_store", None)
+        if inner is None:
+            break
+        store = inner
+    return store
+
+
+async def cached_action_server_status(holder: Any, agent: Any) -> dict[str, Any]:
+    """The action server's answer, asked at most once every ACTION_PROBE_CACHE_SECONDS per server, so
+    a flood of /health requests is not a flood of requests to the action server."""
+    url = getattr(getattr(agent, "action_endpoint", None), "url", None)
+    cached = getattr(holder, "health_action_probe", None)
+    now = time.monotonic()
+    if cached is not None and cached[1] == url and now - cached[0] < ACTION_PROBE_CACHE_SECONDS:
+        return dict(cached[2])
+    lock = getattr(holder, "health_action_lock", None)
+    if lock is None:
+        lock = holder.health_action_lock = asyncio.Lock()
+    async with lock:
+        cached = getattr(holder, "health_action_probe", None)
+        if cached is not None and cached[1] == url and time.monotonic() - cached[0] < ACTION_PROBE_CACHE_SECONDS:
+            return dict(cached[2])
+        result = await action_server_status(agent)
+        holder.health_action_probe = (time.monotonic(), url, result)
+        return dict(result)
 
 
 async def action_server_status(agent: Any) -> dict[str, Any]:

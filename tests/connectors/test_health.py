@@ -3,6 +3,7 @@ webhook through Rasa to the action server, in JSON log lines."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -31,6 +32,7 @@ class FakeActionServer:
     def __init__(self) -> None:
         self.request_ids: list[str | None] = []
         self.healthy = True
+        self.health_calls = 0
 
     async def start(self) -> str:
         app = web.Application()
@@ -44,6 +46,7 @@ class FakeActionServer:
         return f"http://127.0.0.1:{port}/webhook"
 
     async def _health(self, _: web.Request) -> web.Response:
+        self.health_calls += 1
         return web.json_response({"status": "ok"}, status=200 if self.healthy else 500)
 
     async def _webhook(self, request: web.Request) -> web.Response:
@@ -184,3 +187,36 @@ def test_a_caller_supplied_request_id_is_only_taken_when_it_looks_like_one() -> 
     assert accept_request_id("feedc0de12345678") == "feedc0de12345678"
     new = accept_request_id('x"\n{"level": "forged"}')
     assert new != 'x"\n{"level": "forged"}' and len(new) == 16
+
+
+class _DownDatabase:
+    def command(self, *_: Any) -> Any:
+        raise ConnectionError("the database is unreachable")
+
+
+async def test_a_down_database_behind_rasas_fail_safe_wrapper_makes_health_503(
+    server: WebhookServer, agent: RecordingAgent, actions: tuple[FakeActionServer, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rasa.core.tracker_store import FailSafeTrackerStore
+
+    monkeypatch.setenv("BANK_PROVIDER", "sandbox")
+    ready(agent, actions[1])
+    inner = agent.tracker_store  # type: ignore[attr-defined]
+    inner.db = _DownDatabase()
+    agent.tracker_store = FailSafeTrackerStore(inner)  # type: ignore[attr-defined]  # as Rasa's agent holds it
+
+    status, body, _ = await get_health(server)
+    assert status == 503 and body["tracker_store"] == {"status": "down", "backend": "EncryptedMongoTrackerStore"}
+
+
+async def test_health_asks_the_action_server_at_most_once_every_few_seconds(
+    server: WebhookServer, agent: RecordingAgent, actions: tuple[FakeActionServer, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BANK_PROVIDER", "sandbox")
+    fake, url = actions
+    ready(agent, url)
+    answers = await asyncio.gather(*(get_health(server) for _ in range(20)))
+    assert all(status == 200 for status, _, _ in answers)
+    assert fake.health_calls == 1
