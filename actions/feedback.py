@@ -14,6 +14,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from banking.catalog import canonical_rating
+
 RATED_TASKS = frozenset({"transfer", "bill", "airtime"})
 RATINGS = frozenset({"good", "bad"})
 
@@ -36,7 +38,8 @@ class ActionRecordFeedback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        rating = next(tracker.get_latest_entity_values("rating"), None)
+        raw = next(tracker.get_latest_entity_values("rating"), None)
+        rating = canonical_rating(str(raw)) if raw is not None else None
         if tracker.active_loop_name or not tracker.get_slot("feedback_requested") or rating not in RATINGS:
             dispatcher.utter_message(response="utter_feedback_already")
             return []

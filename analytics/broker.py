@@ -10,7 +10,7 @@ dropped records, never a slower or broken conversation::
     event_broker:
       type: analytics.broker.AnalyticsEventBroker
       collection: analytics_events        # MongoDB (MONGODB_URI or url)
-      path: build/analytics/events.jsonl  # otherwise this file (or ANALYTICS_PATH)
+      path: build/analytics/events.jsonl  # otherwise this file (ANALYTICS_PATH, when set, wins)
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class AnalyticsEventBroker(EventBroker):
         store = open_store(
             broker_config.url,
             collection=str(options.get("collection") or DEFAULT_COLLECTION),
-            path=options.get("path") or None,
+            path=os.environ.get("ANALYTICS_PATH", "").strip() or options.get("path") or None,  # the env wins
         )
         logger.info("Conversation analytics go to %s", store.describe())
         return cls(store, Settings.from_env(os.environ).user_id_salt)

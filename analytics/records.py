@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from banking.catalog import canonical_rating
 from banking.identity import user_key
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,80}$")
@@ -83,7 +84,8 @@ def _user(event: Mapping[str, Any]) -> Record:
     }
     if name == FEEDBACK_INTENT:
         ratings = [item.get("value") for item in entities if item.get("entity") == RATING_ENTITY]
-        record["rating"] = next((value for value in ratings if value in RATINGS), None)
+        normalised = [canonical_rating(value) if isinstance(value, str) else None for value in ratings]
+        record["rating"] = next((value for value in normalised if value in RATINGS), None)
     return record
 
 

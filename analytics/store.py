@@ -3,9 +3,10 @@
 With MONGODB_URI set (or a ``url`` in endpoints.yml), records go to the ``analytics_events``
 collection of the banking database, beside the conversations, so `make kpis` on any
 machine that reaches the database sees them. Without it they go to a local file
-(``build/analytics/events.jsonl`` unless ``ANALYTICS_PATH`` or endpoints.yml's ``path``
-says otherwise): unlike an in-memory database, a file outlives `make run` and can be read
-by `make kpis` from another process. Both hold the same records (``analytics.records``).
+(``build/analytics/events.jsonl`` unless endpoints.yml's ``path`` says otherwise, and
+``ANALYTICS_PATH`` wins over both; created readable by its owner only, 0600): unlike an
+in-memory database, a file outlives `make run` and can be read by `make kpis` from
+another process. Both hold the same records (``analytics.records``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_COLLECTION = "analytics_events"
 DEFAULT_PATH = Path("build/analytics/events.jsonl")
+FILE_MODE = 0o600
 
 Record = dict[str, Any]
 
@@ -82,8 +84,12 @@ class FileAnalyticsStore:
             return
         lines = "".join(json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n" for record in records)
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # owner-only: pseudonymous, but still who talked to the bank and when
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            if os.fstat(descriptor).st_mode & 0o077:
+                os.fchmod(descriptor, FILE_MODE)
+            with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
                 handle.write(lines)
 
     def read(self, since: float | None = None, until: float | None = None) -> list[Record]:

@@ -107,3 +107,31 @@ def _lookup(text: str, table: dict[str, tuple[str, ...]]) -> str | None:
         if needle == name.lower() or needle in spellings:
             return name
     return None
+
+
+# A 👍/👎 rating as typed: any skin tone, the words the NLU data teaches. Anything else is no rating.
+_GOOD, _BAD = "\U0001F44D", "\U0001F44E"
+_EMOJI_MODIFIERS = dict.fromkeys([*range(0x1F3FB, 0x1F400), 0xFE0E, 0xFE0F, 0x200D])
+_RATING_WORDS = {
+    "good": "good", "thumbs up": "good", "thumb up": "good", "5 stars": "good", "5 star": "good",
+    "five stars": "good", "bad": "bad", "thumbs down": "bad", "thumb down": "bad", "1 star": "bad",
+    "1 stars": "bad", "one star": "bad",
+}
+
+
+def canonical_rating(text: str) -> str | None:
+    """"good" or "bad" for a rating as typed ("👍🏿", "thumbs down", "👍👍"), else None ("yes", "👍👎")."""
+    cleaned = " ".join(str(text).translate(_EMOJI_MODIFIERS).lower().split()).strip(" .!,")
+    if cleaned in _RATING_WORDS:
+        return _RATING_WORDS[cleaned]
+    thumbs = {_GOOD: "good", _BAD: "bad"}
+    found = {thumbs[c] for c in cleaned if c in thumbs}
+    if len(found) == 1 and not cleaned.replace(_GOOD, "").replace(_BAD, "").strip():
+        return found.pop()
+    return None
+
+
+def rating_in_message(text: str) -> str | None:
+    """The one direction of thumb in a message ("👍 yes" -> good); None when none or both."""
+    found = {"good" if c == _GOOD else "bad" for c in str(text) if c in (_GOOD, _BAD)}
+    return found.pop() if len(found) == 1 else None

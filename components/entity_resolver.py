@@ -119,6 +119,12 @@ def _normalise(text: str, entity: Dict[str, Any]) -> Dict[str, Any] | None:
     raw = _surface(text, entity)
     if label in CANONICAL:
         entity["value"] = CANONICAL[label](raw) or CANONICAL[label](str(entity.get("value"))) or raw
+    if label == "rating":  # good or bad, whatever the skin tone; a word that is no rating is dropped
+        rating = (catalog.canonical_rating(raw) or catalog.canonical_rating(str(entity.get("value")))
+                  or catalog.rating_in_message(text))
+        if rating is None:
+            return None
+        entity["value"] = rating
     return entity
 
 

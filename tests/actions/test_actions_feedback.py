@@ -55,3 +55,10 @@ async def test_no_rating_is_taken_inside_a_form():
     outcome = await run(ActionRecordFeedback(), tracker)
 
     assert outcome.responses == ["utter_feedback_already"] and outcome.events == []
+
+
+async def test_a_typed_thumb_with_a_skin_tone_is_counted_and_a_stray_word_is_not():
+    toned = await run(ActionRecordFeedback(), rating("👍🏿", feedback_requested="transfer"))
+    assert toned.responses == ["utter_feedback_thanks"]
+    stray = await run(ActionRecordFeedback(), rating("yes", feedback_requested="transfer"))
+    assert stray.responses == ["utter_feedback_already"]

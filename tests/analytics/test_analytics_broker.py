@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -159,6 +161,7 @@ def test_a_malformed_event_is_skipped_without_raising() -> None:
 
 async def test_rasa_builds_it_from_endpoints_yml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MONGODB_URI", raising=False)
+    monkeypatch.delenv("ANALYTICS_PATH", raising=False)
     monkeypatch.setenv("USER_ID_SALT", SALT)
     config = EndpointConfig(type="analytics.broker.AnalyticsEventBroker", path=str(tmp_path / "events.jsonl"))
 
@@ -220,3 +223,31 @@ responses:
     assert [r["kind"] for r in records] == ["action", "session", "action", "user", "action", "form", "form_step", "bot"]
     assert {r["user"] for r in records} == {user_key(SENDER, SALT)}
     assert leaks(records, [SENDER, ACCOUNT, "08031234567", "naira", "Confirm?"]) == []
+
+
+async def test_analytics_path_wins_over_endpoints_yml_and_the_file_is_the_owners_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    monkeypatch.setenv("USER_ID_SALT", SALT)
+    monkeypatch.setenv("ANALYTICS_PATH", str(tmp_path / "chosen" / "events.jsonl"))
+    old_umask = os.umask(0o022)
+    try:
+        config = EndpointConfig(type="analytics.broker.AnalyticsEventBroker", path=str(tmp_path / "yml.jsonl"))
+        broker = await EventBroker.create(config)
+        broker.publish(user_event())
+        assert broker.flush()
+        await broker.close()
+    finally:
+        os.umask(old_umask)
+    written = tmp_path / "chosen" / "events.jsonl"
+    assert written.exists() and not (tmp_path / "yml.jsonl").exists()
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+
+
+def test_a_typed_thumb_with_a_skin_tone_is_recorded_as_good_and_a_word_as_no_rating() -> None:
+    toned = user_event("👍🏿", "rate_experience", 0.9)
+    toned["parse_data"]["entities"] = [{"entity": "rating", "value": "👍🏿"}]
+    word = user_event("👍 yes", "rate_experience", 0.9)
+    word["parse_data"]["entities"] = [{"entity": "rating", "value": "yes"}]
+    assert to_record(toned, SALT)["rating"] == "good"
+    assert to_record(word, SALT)["rating"] is None

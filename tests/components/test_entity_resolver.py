@@ -66,3 +66,22 @@ def test_a_marked_amount_is_found_when_diet_found_none() -> None:
 def test_a_meter_number_is_a_reference_not_an_amount() -> None:
     resolved = resolve_entities("my meter is 45012345678", [], "inform")
     assert [(e["entity"], e["value"]) for e in resolved] == [("customer_ref", "45012345678")]
+
+
+def _rating(text: str, value: str, start: int, end: int) -> list[dict]:
+    found = resolve_entities(text, [{"entity": "rating", "value": value, "start": start, "end": end,
+                                     "extractor": "DIETClassifier"}], "rate_experience")
+    return [e["value"] for e in found if e["entity"] == "rating"]
+
+
+def test_a_typed_thumb_of_any_skin_tone_is_a_good_or_bad_rating() -> None:
+    assert _rating("👍🏿", "👍🏿", 0, 2) == ["good"]
+    assert _rating("👍🏻", "👍🏻", 0, 2) == ["good"]
+    assert _rating("👎🏼", "👎🏼", 0, 2) == ["bad"]
+    assert _rating("thumbs down", "thumbs down", 0, 11) == ["bad"]
+
+
+def test_a_word_beside_a_thumb_is_never_the_rating() -> None:
+    assert _rating("👍 yes", "yes", 2, 5) == ["good"]
+    assert _rating("yes", "yes", 0, 3) == []
+    assert _rating("👍 👎", "👍 👎", 0, 3) == []
