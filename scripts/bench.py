@@ -763,6 +763,7 @@ def log(message: str) -> None:
 def plot(record: Mapping[str, Any], path: Path) -> None:
     """p50 and p95 against offered rate, both paths, log-scale latency."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -778,9 +779,16 @@ def plot(record: Mapping[str, Any], path: Path) -> None:
     axis.axhline(SUSTAINABLE_P95 * 1000, color="grey", linewidth=0.8, linestyle=":")
     axis.set_xscale("log", base=2)
     axis.set_yscale("log")
+    rates = sorted({s["rate"] for result in record["paths"].values() for s in result["steps"]})
+    axis.set_xticks(rates)
+    axis.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axis.set_xlabel("offered load (messages per second)")
     axis.set_ylabel("webhook POST → first reply (ms)")
-    axis.set_title(f"make bench, {record['started'][:16]} (load avg before: {record['loadavg_before']})")
+    others = max((s.get("other_processes_cores", 0) for result in record["paths"].values()
+                  for s in result["steps"]), default=0)
+    axis.set_title(f"make bench {record['started'][:16]} (other processes: up to {others:.1f} cores)",
+                   fontsize=10)
     axis.legend()
     axis.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
