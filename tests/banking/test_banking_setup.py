@@ -169,8 +169,8 @@ def test_production_refuses_a_mono_test_key() -> None:
 
     with pytest.raises(ConfigError, match="MONO_SECRET_KEY is a Mono test key"):
         MonoConfig.from_env(MONO_ENV, production=True)
-    assert MonoConfig.from_env({**MONO_ENV, "MONO_SECRET_KEY": "live_sk_abc"}, production=True).base_url == (
-        "https://api.withmono.com")
+    live = {**MONO_ENV, "MONO_SECRET_KEY": "live_sk_abc", "MONO_WEBHOOK_SECRET": "w1" * 20}
+    assert MonoConfig.from_env(live, production=True).base_url == "https://api.withmono.com"
 
 
 def test_importing_the_core_pulls_in_no_rasa_and_connects_nothing() -> None:
