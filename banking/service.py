@@ -244,6 +244,13 @@ class BankingService:
             return BankLinkOutcome(kind="reauthorised", profile=self.find_profile(user), data_ready=True)
         try:
             result = self._call_provider(lambda: provider.finish_link(claimed.credential))
+            if self._held_by_another(user, result.item_id or result.token):
+                # one provider account, one customer: else one's disconnect would unlink the other's at
+                # the provider (and a forwarded link page would put someone's bank in this chat twice)
+                self._links.complete(claimed.key)
+                self._audit(user, "connect", "refused", reason="linked_to_another_customer")
+                raise InvalidDetails("that bank account is already connected to another WhatsApp number, "
+                                     "so it can't be connected here too")
             now = self._now()
             bank = claimed.bank or "Your bank"
             accounts = self._link_accounts(user, result.accounts)
@@ -746,11 +753,24 @@ class BankingService:
         self._insert_history(user, [_history_document(provider.name, t, types) for t in found
                                     if t.account_id in types and t.provider_id])
 
+    def _held_by_another(self, user: str, key: str | None) -> bool:
+        """Whether another customer's link names this provider account or item."""
+        if not key:
+            return False
+        return self._db["connections"].find_one(
+            {"lookup": keyed_hash(key, self._settings.user_id_salt), "_id": {"$ne": user}}, {"_id": 1}) is not None
+
     def _revoke_at_provider(self, user: str) -> None:
-        """Unlink at Mono or Plaid before the token is deleted; a failure is logged and audited."""
+        """Unlink at Mono or Plaid before the token is deleted; a failure is logged and audited. Never
+        while another customer's link names the same provider account (theirs would go too)."""
         try:
             token = self._token(user)
         except BankingError:
+            return
+        record = self._db["connections"].find_one({"_id": user}, {"lookup": 1}) or {}
+        if record.get("lookup") and self._db["connections"].find_one(
+                {"lookup": record["lookup"], "_id": {"$ne": user}}, {"_id": 1}) is not None:
+            self._audit(user, "revoke", "skipped", reason="held_by_another_customer")
             return
         try:
             self._call_provider(lambda: self._hosted().revoke(token))

@@ -184,3 +184,11 @@ async def test_a_reauth_request_on_the_sandbox_bank_speaks_to_the_customer_not_i
     outcome = await run(ActionBankUpdated(), make_tracker(
         text, "EXTERNAL_bank_updated", [entity("bank_event", "reauth_required", text)]))
     assert outcome.text and "connect_bank" not in outcome.text and "connect bank" in outcome.text
+
+
+async def test_every_bank_link_message_says_never_to_forward_it():
+    for response, warning in (("utter_bank_link_sent", "forward"), ("utter_bank_reauth_link", "forward")):
+        variants = DOMAIN["responses"][response]
+        assert len(variants) == 2  # English and Pidgin
+        for variant in variants:
+            assert warning in variant["text"].lower() and "this chat" in variant["text"]

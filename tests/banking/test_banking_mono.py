@@ -270,3 +270,32 @@ def test_webhook_shapes_are_read_as_documented() -> None:
                              "data": {"type": "onetime-debit", "object": {"reference": "R1", "status": "successful"}}})
     assert (paid.kind, paid.reference, paid.payment_status) == ("payment", "R1", "successful")
     assert parse_mono_event([1, 2]).kind == "other"
+
+
+def test_one_mono_account_cannot_be_linked_by_a_second_customer_nor_unlinked_by_them(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, db: Any) -> None:
+    linked(service, mono, hooks)
+    service.complete_bank_link(USER)
+    other, other_sender = "d4" * 32, "2348099990000"
+    service.start_bank_link(other, other_sender, "GTBank")  # say the first customer's page was forwarded
+    reference = list(mono.sessions)[-1]
+    assert webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery.sender == other_sender
+    with pytest.raises(errors.InvalidDetails, match="already connected to another WhatsApp number"):
+        service.complete_bank_link(other)
+    assert not service.is_connected(other)
+    assert [r["reason"] for r in db["audit"].find({"user": other, "action": "connect", "outcome": "refused"})] == [
+        "linked_to_another_customer"]
+    with pytest.raises(errors.NotConnected):
+        service.disconnect_bank(other)
+    assert mono.accounts[ACCOUNT].linked and service.is_connected(USER)
+
+
+def test_a_duplicate_link_from_before_never_unlinks_the_other_customers_account_at_mono(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, db: Any) -> None:
+    linked(service, mono, hooks)
+    service.complete_bank_link(USER)
+    record = db["connections"].find_one({"_id": USER})
+    db["connections"].insert_one({**record, "_id": "e5" * 32})  # a second holder recorded before this fix
+    service.disconnect_bank(USER)
+    assert mono.accounts[ACCOUNT].linked
+    assert [r["outcome"] for r in db["audit"].find({"user": USER, "action": "revoke"})] == ["skipped"]
