@@ -82,8 +82,11 @@ def resolve_entities(text: str, entities: List[Dict[str, Any]], intent: str | No
     biller = next((catalog.canonical_biller(_surface(text, e)) or catalog.canonical_biller(str(e.get("value")))
                    for e in merged if e.get("entity") == "biller"), None)
     category = catalog.BILLERS[biller][0] if biller else None
+    # "pay Aisha 8k for her kuda 2018273645": a bank and no biller named, so ten digits are a NUBAN
+    # even if the classifier heard a bill in "pay".
+    bank_named = any(e.get("entity") == "bank" for e in merged)
     roles = read_numbers(
-        text, about_bills=intent == "pay_bill" or biller is not None,
+        text, about_bills=biller is not None or (intent == "pay_bill" and not bank_named),
         cable_tv=category == "cable_tv" if category else None,
         electricity=category == "electricity" if category else None,
         codes=True if intent == "inform" else None,

@@ -85,3 +85,17 @@ def test_a_word_beside_a_thumb_is_never_the_rating() -> None:
     assert _rating("👍 yes", "yes", 2, 5) == ["good"]
     assert _rating("yes", "yes", 0, 3) == []
     assert _rating("👍 👎", "👍 👎", 0, 3) == []
+
+
+def test_a_bank_named_without_a_biller_makes_ten_digits_an_account_even_in_a_bill_message() -> None:
+    text = "pay Tunde 6k to his opay 4019283746"
+    bank = {"entity": "bank", "value": "opay", "start": text.index("opay"), "end": text.index("opay") + 4,
+            "extractor": "SpacyEntityExtractor"}
+    found = {(e["entity"], e["value"]) for e in resolve_entities(text, [bank], "pay_bill")}
+    assert ("account_number", "4019283746") in found and ("amount", "6000") in found
+    dstv = "pay dstv 7023456789 from my gtb"
+    biller = {"entity": "biller", "value": "dstv", "start": 4, "end": 8, "extractor": "SpacyEntityExtractor"}
+    gtb = {"entity": "bank", "value": "gtb", "start": dstv.index("gtb"), "end": dstv.index("gtb") + 3,
+           "extractor": "SpacyEntityExtractor"}
+    assert ("customer_ref", "7023456789") in {(e["entity"], e["value"])
+                                              for e in resolve_entities(dstv, [biller, gtb], "pay_bill")}
