@@ -90,8 +90,8 @@ unit: setup $(BROWSER)
 test-nlu: $(MODEL)
 	$(RASA) test nlu --nlu tests/nlu --model $(MODEL) --out results/nlu --successes
 	@status=0; \
-	$(BIN)/python scripts/check_nlu_results.py results/nlu --nlu tests/nlu --min-intent-f1 0.88 || status=1; \
-	$(BIN)/python scripts/check_slot_accuracy.py $(MODEL) --min-slot-accuracy 0.94 --max-oos-money-rate 0.04 \
+	$(BIN)/python scripts/check_nlu_results.py results/nlu --nlu tests/nlu --min-intent-f1 0.89 || status=1; \
+	$(BIN)/python scripts/check_slot_accuracy.py $(MODEL) --min-slot-accuracy 0.99 --max-oos-money-rate 0.01 \
 	    --out results/nlu/slot_accuracy.json || status=1; \
 	exit $$status
 
