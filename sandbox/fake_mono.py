@@ -192,17 +192,20 @@ class FakeMono:
                      "scope": body["scope"], "redirect_url": body["redirect_url"],
                      "created_at": datetime.now(timezone.utc).isoformat()}})
 
-    def _account(self, request: web.Request) -> MonoAccount | None:
-        account = self.accounts.get(request.match_info["id"])
-        return account if account is not None and account.linked else None
-
-    async def _details(self, request: web.Request) -> web.Response:
+    def _linked_account(self, request: web.Request) -> MonoAccount | web.Response:
+        """The linked account the path names, or the refusal Mono answers with."""
         refused = self._check(request)
         if refused is not None:
             return refused
-        account = self._account(request)
-        if account is None:
+        account = self.accounts.get(request.match_info["id"])
+        if account is None or not account.linked:
             return web.json_response({"status": "failed", "message": "Account not found"}, status=404)
+        return account
+
+    async def _details(self, request: web.Request) -> web.Response:
+        account = self._linked_account(request)
+        if isinstance(account, web.Response):
+            return account
         return web.json_response({"status": "successful", "message": "Request was succesfully completed", "data": {
             "account": {"id": account.account_id, "name": account.name, "currency": account.currency,
                         "type": account.type, "account_number": account.account_number, "balance": account.balance,
@@ -212,23 +215,17 @@ class FakeMono:
             "meta": {"data_status": account.data_status, "auth_method": "mobile_banking"}}})
 
     async def _balance(self, request: web.Request) -> web.Response:
-        refused = self._check(request)
-        if refused is not None:
-            return refused
-        account = self._account(request)
-        if account is None:
-            return web.json_response({"status": "failed", "message": "Account not found"}, status=404)
+        account = self._linked_account(request)
+        if isinstance(account, web.Response):
+            return account
         return web.json_response({"status": "successful", "message": "Request was succesfully completed", "data": {
             "id": account.account_id, "name": account.name, "account_number": account.account_number,
             "balance": account.balance, "currency": account.currency}})
 
     async def _transactions(self, request: web.Request) -> web.Response:
-        refused = self._check(request)
-        if refused is not None:
-            return refused
-        account = self._account(request)
-        if account is None:
-            return web.json_response({"status": "failed", "message": "Account not found"}, status=404)
+        account = self._linked_account(request)
+        if isinstance(account, web.Response):
+            return account
         page = int(request.query.get("page", "1"))
         size = self.page_size
         items = account.transactions[(page - 1) * size: page * size]
@@ -241,12 +238,9 @@ class FakeMono:
                                            "next": link % (page + 1) if page < pages else None}})
 
     async def _unlink(self, request: web.Request) -> web.Response:
-        refused = self._check(request)
-        if refused is not None:
-            return refused
-        account = self._account(request)
-        if account is None:
-            return web.json_response({"status": "failed", "message": "Account not found"}, status=404)
+        account = self._linked_account(request)
+        if isinstance(account, web.Response):
+            return account
         account.linked = False
         return web.json_response({"status": "successful", "message": "Account unlinked successfully"})
 
