@@ -500,7 +500,10 @@ async def bot_stack(
                 "CHART_BASE_URL": f"http://{HOST}:{rasa_port}/webhooks/whatsapp/charts",
             }
             token = {"ACTION_SERVER_TOKEN": secrets.token_hex(32)}
-            env = server_environment(running.config.bot_environment(), {**charts, **token, **(environment or {})})
+            # The stack's own analytics file: test and bench traffic never enters build/analytics.
+            analytics = {"ANALYTICS_PATH": str(workdir / "analytics" / "events.jsonl")}
+            env = server_environment(running.config.bot_environment(),
+                                     {**charts, **token, **analytics, **(environment or {})})
             endpoints = write_endpoints(workdir, action_port)
             rasa = rasa_executable()
             verbosity = ["--debug"] if debug else []
