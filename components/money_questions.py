@@ -25,9 +25,11 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from components.unknown_words import not_understood
 
 MONEY_INTENTS = frozenset({"transfer_money", "pay_bill", "buy_airtime"})
 FIGURES = frozenset({"amount", "account_number", "phone_number", "customer_ref"})
@@ -62,8 +64,5 @@ class MoneyQuestionGuard(GraphComponent):
         for message in messages:
             intent = message.get(INTENT) or {}
             if intent and is_money_question(message.get(TEXT) or "", intent.get("name"), message.get(ENTITIES, [])):
-                message.set(INTENT, {**intent, "confidence": 0.0}, add_to_output=True)
-                ranking = message.get(INTENT_RANKING_KEY) or []
-                message.set(INTENT_RANKING_KEY, [{**item, "confidence": 0.0} for item in ranking],
-                            add_to_output=True)
+                not_understood(message)
         return messages

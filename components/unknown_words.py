@@ -106,8 +106,12 @@ class UnknownWordsGuard(GraphComponent):
         for message in messages:
             intent = message.get(INTENT) or {}
             if intent and is_unknown(message.get(TEXT) or "", message.get(ENTITIES, []), self._vocabulary):
-                message.set(INTENT, {**intent, "confidence": 0.0}, add_to_output=True)
-                ranking = message.get(INTENT_RANKING_KEY) or []
-                message.set(INTENT_RANKING_KEY, [{**item, "confidence": 0.0} for item in ranking],
-                            add_to_output=True)
+                not_understood(message)
         return messages
+
+
+def not_understood(message: Message) -> None:
+    """Zero the intent's confidence (and its ranking's), so the FallbackClassifier answers nlu_fallback."""
+    message.set(INTENT, {**(message.get(INTENT) or {}), "confidence": 0.0}, add_to_output=True)
+    ranking = message.get(INTENT_RANKING_KEY) or []
+    message.set(INTENT_RANKING_KEY, [{**item, "confidence": 0.0} for item in ranking], add_to_output=True)
