@@ -28,7 +28,7 @@ from assistant_llm.errors import LLMError
 from assistant_llm.insights import data_fingerprint, is_open_question, wants_breakdown
 from assistant_llm.runtime import assistant
 from banking import errors
-from banking.money import format_money, format_naira, mask_account_number, parse_amount_kobo
+from banking.money import format_money, mask_account_number, parse_amount_kobo
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +99,8 @@ class ActionSearchTransactions(Action):
             dispatcher.utter_message(response="utter_no_transactions", period=page.period_label)
             return []
         lines = "\n".join(
-            f"• {local_date(t.posted_at)} {'-' if t.direction == 'debit' else '+'}{format_naira(t.amount_kobo)}"
-            f" {t.merchant or t.narration}"
+            f"• {local_date(t.posted_at)} {'-' if t.direction == 'debit' else '+'}"
+            f"{format_money(t.amount_kobo, t.currency)} {t.merchant or t.narration}"
             for t in page.items
         )
         shown = len(page.items)
@@ -112,7 +112,7 @@ class ActionSearchTransactions(Action):
             period=page.period_label,
             count=page.total_count,
             lines=lines,
-            footer=f"{footer} Total: {format_naira(page.total_kobo)}".strip(),
+            footer=f"{footer} Total: {format_money(page.total_kobo, page.currency)}".strip(),
         )
         return []
 
@@ -147,7 +147,7 @@ class ActionSpendingSummary(Action):
             total = summary.total_debit_kobo or 1
             focus = latest_entity(tracker, "category")
             lines = "\n".join(
-                f"{'▶' if name == focus else '•'} {name.capitalize()}: {format_naira(kobo)}"
+                f"{'▶' if name == focus else '•'} {name.capitalize()}: {format_money(kobo, summary.currency)}"
                 f" ({round(100 * kobo / total)}%)"
                 for name, kobo in summary.by_category
             )
@@ -155,11 +155,11 @@ class ActionSpendingSummary(Action):
                 response="utter_spending_summary",
                 period=summary.period_label,
                 lines=lines,
-                total_out=format_naira(summary.total_debit_kobo),
-                total_in=format_naira(summary.total_credit_kobo),
+                total_out=format_money(summary.total_debit_kobo, summary.currency),
+                total_in=format_money(summary.total_credit_kobo, summary.currency),
             )
         if wants_breakdown(question):
-            url = await spending_chart(summary.by_category, summary.period_label, language)
+            url = await spending_chart(summary.by_category, summary.period_label, language, summary.currency)
             if url is not None:
                 dispatcher.utter_message(image=url)
         return []
@@ -184,13 +184,13 @@ async def grounded_insight(question: str, language: str, user: str, period_text:
     return found.text
 
 
-async def spending_chart(by_category: Any, period_label: str, language: str) -> str | None:
+async def spending_chart(by_category: Any, period_label: str, language: str, currency: str = "NGN") -> str | None:
     """The chart's URL once written where the channel serves it; None when charts are off or fail."""
     store = ChartStore.from_env()
     if not store.enabled:
         return None
     try:
-        png = await call(render_category_chart, by_category, period_label, language)
+        png = await call(render_category_chart, by_category, period_label, language, currency)
         return await call(store.save, png)
     except (OSError, ValueError, RuntimeError) as error:
         logger.warning("spending chart not made (%s)", type(error).__name__)
@@ -232,7 +232,7 @@ class ActionShowReceipt(Action):
             response="utter_receipt",
             reference=transaction.reference,
             date=f"{local_date(transaction.posted_at)} {local_time(transaction.posted_at)}",
-            amount=format_naira(transaction.amount_kobo),
+            amount=format_money(transaction.amount_kobo, transaction.currency),
             direction=transaction.direction,
             counterparty=transaction.merchant or "-",
             account=account_label(transaction.account),

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from banking.errors import ConfigError
-from banking.money import format_naira
+from banking.money import format_money
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,9 @@ def private_directory(path: Path, *, create: bool = True) -> Path:
 
 
 def render_category_chart(by_category: Sequence[tuple[str, int]], period_label: str,
-                          language: str = "english") -> bytes:
-    """A horizontal bar chart of money out per category (kobo in), largest first, as PNG bytes."""
+                          language: str = "english", currency: str = "NGN") -> bytes:
+    """A horizontal bar chart of money out per category (minor units of ``currency`` in), largest first,
+    as PNG bytes."""
     rows = [(name, kobo) for name, kobo in by_category if kobo > 0]
     if len(rows) > MAX_SLICES:
         rows = rows[:MAX_SLICES - 1] + [(_OTHER.get(language, "other"), sum(k for _, k in rows[MAX_SLICES - 1:]))]
@@ -113,7 +114,7 @@ def render_category_chart(by_category: Sequence[tuple[str, int]], period_label: 
         total = sum(kobo for _, kobo in rows) or 1
         for bar, (_, kobo) in zip(bars, rows[::-1], strict=True):
             axes.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
-                      f"  {format_naira(kobo)} ({round(100 * kobo / total)}%)", va="center", fontsize=9)
+                      f"  {format_money(kobo, currency)} ({round(100 * kobo / total)}%)", va="center", fontsize=9)
         axes.set_title(_TITLES.get(language, _TITLES["english"]).format(period=period_label), fontsize=11)
         axes.set_xticks([])
         for side in ("top", "right", "bottom"):

@@ -8,8 +8,10 @@ one a tool result implies: a category's share of that result's total, or the cha
 between the two periods of a comparison. Anything else is an invented figure, and the
 caller answers with the deterministic summary instead.
 
-What counts as an amount: a number with a naira mark (₦, N, NGN, naira) or a scale
-(10k, 1.5m, 5 thousand), and any other number of 100 or more. Small bare numbers
+What counts as an amount: a number with a currency mark (₦, N, NGN, naira; $, USD,
+dollars; €, EUR, euros; £, GBP, pounds) or a scale (10k, 1.5m, 5 thousand), and any other
+number of 100 or more. A Plaid customer's figures are dollars, euros or pounds: the mark
+says which currency a figure claims, so an answer in the wrong one can be refused. Small bare numbers
 ("3 transactions", "15 March") and times are left alone, and so is a year after a
 month name or "in". A figure is read with the precision it was written in ("₦12,345"
 within 50 kobo, "₦64k" within ₦500), never looser than 1%.
@@ -35,7 +37,7 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
 from text_to_num import find_numbers
 
-from banking.money import format_naira
+from banking.money import format_money
 from banking.number_roles import WordToken
 
 _SCALES = {
@@ -46,10 +48,10 @@ _SCALES = {
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _FIGURE = re.compile(
-    r"(?P<prefix>₦|\bNGN\s?|(?<![A-Za-z0-9])N(?=\s?\d)|#(?=\d))?\s?"
+    r"(?P<prefix>₦|\$|€|£|\b(?:NGN|USD|EUR|GBP)\s?|(?<![A-Za-z0-9])N(?=\s?\d)|#(?=\d))?\s?"
     rf"(?P<number>(?<![\d.,])(?:{_NUMBER}))"
     r"(?:\s?(?P<scale>k|m|bn|b|mil|thousand|million|billion|grand)\b)?"
-    r"(?P<suffix>\s?(?:naira|ngn)\b)?"
+    r"(?P<suffix>\s?(?:naira|ngn|usd|eur|gbp|dollars?|euros?|pounds?)\b)?"
     r"(?P<percent>\s?(?:%|percent\b|per\s?cent\b))?",
     re.IGNORECASE,
 )
@@ -58,9 +60,14 @@ _HUNDRED = Decimal(100)
 _WORD_TOKEN = re.compile(r"[^\W\d_]+|\d+|[^\w\s]")  # words, digit runs and punctuation, as text2num reads them
 _WORD_SCALES = {"thousand": Decimal(1_000), "million": Decimal(1_000_000), "billion": Decimal(1_000_000_000)}
 _VAGUE = frozenset({"hundreds", "thousands", "millions", "billions"})
-_WORD_MARK_BEFORE = re.compile(r"(?:₦|\bNGN)\s?$", re.IGNORECASE)
-_WORD_MARK_AFTER = re.compile(r"(?P<suffix>\s?(?:naira|ngn)\b)?(?P<percent>\s?(?:%|percent\b|per\s?cent\b))?",
-                              re.IGNORECASE)
+_WORD_MARK_BEFORE = re.compile(r"(?:₦|\$|€|£|\b(?:NGN|USD|EUR|GBP))\s?$", re.IGNORECASE)
+_WORD_MARK_AFTER = re.compile(
+    r"(?P<suffix>\s?(?:naira|ngn|usd|eur|gbp|dollars?|euros?|pounds?)\b)?(?P<percent>\s?(?:%|percent\b|per\s?cent\b))?",
+    re.IGNORECASE)
+_MARKS = {"₦": "NGN", "n": "NGN", "#": "NGN", "ngn": "NGN", "naira": "NGN",
+          "$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD",
+          "€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR",
+          "£": "GBP", "gbp": "GBP", "pound": "GBP", "pounds": "GBP"}
 
 
 @dataclass(frozen=True)
@@ -72,8 +79,9 @@ class Figure:
     is_percent: bool
     start: int
     end: int
-    naira_marked: bool
+    naira_marked: bool  # written with a currency mark (any currency; see ``currency``)
     in_words: bool = False
+    currency: str | None = None  # the currency its mark names ("NGN", "USD", ...); None when unmarked
 
 
 @dataclass
@@ -132,7 +140,8 @@ def extract_figures(text: str) -> list[Figure]:
             continue
         if prefix and not percent:
             start = match.start("prefix")
-        figures.append(_figure(value, unit, bool(percent), bool(prefix or suffix), start, end))
+        figures.append(_figure(value, unit, bool(percent), bool(prefix or suffix), start, end,
+                               currency=_currency_of(prefix or suffix)))
     figures += _figures_in_words(text, read)
     return sorted(figures, key=lambda figure: figure.start)
 
@@ -177,18 +186,25 @@ def _figures_in_words(text: str, read: Sequence[tuple[int, int]]) -> list[Figure
         start = first.start
         if prefixed and not percent:
             start = _WORD_MARK_BEFORE.search(text, 0, first.start).start()
-        figures.append(_figure(value, unit, percent, marked, start, marks.end(), in_words=True))
+        mark = _WORD_MARK_BEFORE.search(text, 0, first.start) if prefixed else None
+        figures.append(_figure(value, unit, percent, marked, start, marks.end(), in_words=True,
+                               currency=_currency_of(mark.group() if mark else marks.group("suffix"))))
     return figures
 
 
+def _currency_of(mark: str | None) -> str | None:
+    """The ISO code a written mark names ("$" -> "USD", " naira" -> "NGN"), None without one."""
+    return _MARKS.get(mark.strip().lower()) if mark else None
+
+
 def _figure(value: Decimal, unit: Decimal, percent: bool, marked: bool, start: int, end: int,
-            in_words: bool = False) -> Figure:
+            in_words: bool = False, currency: str | None = None) -> Figure:
     """A figure with the tolerance its writing implies: half its last written unit, never looser than 1%."""
     if percent:
-        return Figure(value, unit / 2 + Decimal("0.01"), True, start, end, False, in_words)
+        return Figure(value, unit / 2 + Decimal("0.01"), True, start, end, False, in_words)  # no currency
     # "₦1.2m" is read as written (±₦50,000), but never looser than 1% of the amount
     tolerance = max(min(unit / 2, value / 100), Decimal("0.01")) if unit > 1 else max(unit / 2, Decimal("0.01"))
-    return Figure(value, tolerance + Decimal("0.001"), False, start, end, marked, in_words)
+    return Figure(value, tolerance + Decimal("0.001"), False, start, end, marked, in_words, currency)
 
 
 def check(answer: str, evidence: Evidence | Iterable[Decimal | int | float]) -> GroundingResult:
@@ -212,18 +228,30 @@ def check(answer: str, evidence: Evidence | Iterable[Decimal | int | float]) -> 
     return GroundingResult(not invented, tuple(figures), tuple(invented))
 
 
+def other_currencies(answer: str, currency: str) -> set[str]:
+    """The currencies other than ``currency`` that the answer's marked figures claim."""
+    return {figure.currency for figure in extract_figures(answer)
+            if figure.currency is not None and figure.currency != currency}
+
+
 def naira_formatted(answer: str) -> str:
     """Rewrite plainly written naira amounts ("N12345", "12,345.00 naira") as ₦12,345."""
+    return money_formatted(answer, "NGN")
+
+
+def money_formatted(answer: str, currency: str) -> str:
+    """Rewrite plainly written amounts marked with ``currency`` ("USD 12.5", "12.50 dollars") as the
+    customer reads them ("$12.50"); figures in words or shorthand ("$1.2k") stay as written."""
     pieces: list[str] = []
     last = 0
     for figure in extract_figures(answer):
         segment = answer[figure.start:figure.end]
-        if figure.is_percent or not figure.naira_marked or figure.in_words or re.search(
-                r"[kmb]|thousand|million|billion", segment, re.IGNORECASE):
+        if figure.is_percent or figure.currency != currency or figure.in_words or re.search(
+                r"\d\s?(?:[kmb]|thousand|million|billion)", segment, re.IGNORECASE):
             continue
         kobo = int((figure.value * 100).to_integral_value())
         pieces.append(answer[last:figure.start])
-        pieces.append(format_naira(kobo))
+        pieces.append(format_money(kobo, currency))
         last = figure.end
     pieces.append(answer[last:])
     return "".join(pieces)

@@ -22,7 +22,7 @@ from typing import Any
 from assistant_llm.cache import TTLCache, cache_key, normalise_question
 from assistant_llm.client import GroqChat
 from assistant_llm.errors import ForbiddenTool, InvalidOutput, LLMError, LLMUnavailable, Ungrounded
-from assistant_llm.grounding import check, naira_formatted
+from assistant_llm.grounding import check, money_formatted, other_currencies
 from assistant_llm.guardrails import answer_problem, redact
 from assistant_llm.prompts import insight_question, insight_system
 from assistant_llm.tools import READ_ONLY_TOOLS, TOOL_SPECS, ToolBox
@@ -179,7 +179,12 @@ class InsightEngine:
             logger.info("an insight answer stated %d figure(s) no tool returned; deterministic answer used",
                         len(result.invented))
             raise Ungrounded("figures not from the tools")
-        text = shorten(naira_formatted(text))
+        currency = toolbox.currency or "NGN"
+        if other_currencies(text, currency):
+            logger.info("an insight answer stated amounts in another currency than the accounts'; "
+                        "deterministic answer used")
+            raise Ungrounded("figures in another currency than the customer's")
+        text = shorten(money_formatted(text, currency))
         problem = answer_problem(text)
         if problem is not None:
             logger.info("an insight answer was refused (%s); deterministic answer used", problem)

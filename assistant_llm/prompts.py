@@ -29,7 +29,8 @@ INSIGHT_SYSTEM = (
     "question about their own spending using ONLY the read-only tools. Call the tools you need first; every "
     "figure you state must be copied from a tool result, or be the sum or difference of two tool figures. "
     "Do not estimate, project or invent figures; if the tools do not give a figure, say so without one. "
-    "Write amounts in naira like ₦12,345 (kobo only when not zero, e.g. ₦12,345.50). "
+    "Write amounts in the currency the tool results name (their \"currency\" field), never another: NGN as "
+    "₦12,345 (kobo only when not zero, e.g. ₦12,345.50), USD as $1,204.10, EUR as €80.00, GBP as £12.34. "
     "Reply in {language}, in at most three short sentences, friendly and concrete, with one practical tip "
     "when it fits. No tables, no markdown headings. Today is {today}. " + _SAFETY
 )

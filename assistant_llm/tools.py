@@ -7,7 +7,9 @@ argument the schema does not list is refused). What the model sees carries
 no account numbers and no names of people: person-to-person transfers read
 "transfer to a person", salary credits read "salary".
 
-Every number a tool returns is kept as evidence for the grounding check.
+Every number a tool returns is kept as evidence for the grounding check. Amounts are in
+the currency of the customer's accounts, named in each result (``currency``: NGN for a
+Nigerian bank, USD, EUR or GBP for one linked through Plaid).
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ TOOL_SPECS: tuple[dict[str, Any], ...] = (
                     "category": {"type": "string", "enum": list(CATEGORIES)},
                     "merchant": {"type": "string", "description": "merchant name, e.g. Uber, Shoprite"},
                     "direction": {"type": "string", "enum": ["debit", "credit"]},
-                    "min_amount": {"type": "number", "description": "naira"},
-                    "max_amount": {"type": "number", "description": "naira"},
+                    "min_amount": {"type": "number", "description": "in the accounts' currency"},
+                    "max_amount": {"type": "number", "description": "in the accounts' currency"},
                     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_ROWS},
                 },
                 "required": ["period"],
@@ -134,6 +136,7 @@ class ToolBox:
     evidence: Evidence = field(default_factory=Evidence)
     calls: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    currency: str | None = None  # of the amounts the tools returned (ISO 4217); None before any ran
 
     async def run(self, name: str, arguments: str) -> dict[str, Any]:
         """Run one tool; an unknown name is the caller's to refuse (see ``READ_ONLY_TOOLS``)."""
@@ -150,6 +153,8 @@ class ToolBox:
         except BankingError as error:
             return {"error": error.code}
         self.calls.append(name)
+        if isinstance(result, dict) and isinstance(result.get("currency"), str):
+            self.currency = result["currency"]
         _collect(self.evidence, result)
         return result
 
@@ -170,6 +175,7 @@ class ToolBox:
         )
         return {
             "period": page.period_label,
+            "currency": page.currency,
             "count": page.total_count,
             "total": _naira(page.total_kobo),
             "transactions": [_row(t) for t in page.items],
@@ -179,6 +185,7 @@ class ToolBox:
         summary = self.service.spending_summary(self.user, _text(period))
         return {
             "period": summary.period_label,
+            "currency": summary.currency,
             "money_out": _naira(summary.total_debit_kobo),
             "money_in": _naira(summary.total_credit_kobo),
             "categories": [{"category": name, "amount": _naira(kobo)} for name, kobo in summary.by_category],
@@ -197,6 +204,7 @@ class ToolBox:
         ranked = sorted(totals.items(), key=lambda item: (-item[1][0], item[0]))[:MAX_ROWS]
         result: dict[str, Any] = {
             "period": label,
+            "currency": self.currency,
             "merchants": [{"merchant": name, "amount": _naira(kobo), "count": count}
                           for name, (kobo, count) in ranked],
         }
@@ -224,6 +232,7 @@ class ToolBox:
         } for name in names]
         return {
             "period": current.period_label,
+            "currency": current.currency,
             "other_period": other_label,
             "money_out_this_period": _naira(sum(now_totals.get(name, 0) for name in names)),
             "money_out_other_period": _naira(sum(other_totals.get(name, 0) for name in names)),
@@ -250,22 +259,23 @@ class ToolBox:
                     "last_paid": max(t.posted_at for t in items).astimezone(LAGOS).strftime("%d %b"),
                 })
         found.sort(key=lambda row: (-row["total"], row["merchant"]))
-        return {"period": "in the last 90 days", "recurring": found[:MAX_ROWS]}
+        return {"period": "in the last 90 days", "currency": self.currency, "recurring": found[:MAX_ROWS]}
 
     # ------------------------------------------------------------------ helpers
 
     def _debits(self, period: str | None, category: str | None) -> tuple[list[Transaction], str, bool]:
-        """Every debit in the period (per category when one page cannot hold them all)."""
+        """Every debit in the accounts' currency in the period (per category when one page cannot hold them all)."""
         page = self.service.search_transactions(self.user, period_text=period, direction="debit",
                                                 category=category, limit=100)
+        self.currency = page.currency
         if page.total_count <= len(page.items):
-            return list(page.items), page.period_label, True
+            return [t for t in page.items if t.currency == page.currency], page.period_label, True
         items: list[Transaction] = []
         complete = True
         for name in ([category] if category else CATEGORIES):
             part = self.service.search_transactions(self.user, period_text=period, direction="debit",
                                                     category=name, limit=100)
-            items.extend(part.items)
+            items.extend(t for t in part.items if t.currency == page.currency)
             complete = complete and part.total_count <= len(part.items)
         return items, page.period_label, complete
 
@@ -372,6 +382,7 @@ def _row(transaction: Transaction) -> dict[str, Any]:
     return {
         "date": local.strftime("%d %b %Y"),
         "amount": _naira(transaction.amount_kobo),
+        "currency": transaction.currency,
         "direction": transaction.direction,
         "category": transaction.category,
         "merchant": _counterparty(transaction),

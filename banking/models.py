@@ -72,6 +72,7 @@ class Transaction:
     merchant: str  # merchant, person or own account on the other side
     narration: str
     account: str  # "checking" | "savings"
+    currency: str = "NGN"  # ISO 4217 of ``amount_kobo`` (minor units: kobo, cents, pence)
 
     @property
     def counterparty(self) -> str:
@@ -84,9 +85,10 @@ class TransactionPage:
 
     items: tuple[Transaction, ...]
     total_count: int
-    total_kobo: int  # sum of amounts over all matches, not just this page
+    total_kobo: int  # sum of amounts over all matches in ``currency``, not just this page
     period_label: str
     period: Period
+    currency: str = "NGN"  # the link's currency: what ``total_kobo`` counts
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class SpendingSummary:
     total_debit_kobo: int
     total_credit_kobo: int  # money in, excluding moves between the customer's own accounts
     top_merchants: tuple[tuple[str, int], ...]  # (merchant, debit kobo), at most five, largest first
+    currency: str = "NGN"  # every figure above is in the link's currency; others are not added in
 
 
 @dataclass(frozen=True)

@@ -387,12 +387,14 @@ class BankingService:
             raise InvalidAmount("the minimum is above the maximum")
         matches = [t for t in self._transactions_in(user, document, period) if wanted.matches(t)]
         size = max(1, min(limit, MAX_PAGE))
+        currency = _link_currency(document)
         return TransactionPage(
             items=tuple(matches[:size]),
             total_count=len(matches),
-            total_kobo=sum(t.amount_kobo for t in matches),
+            total_kobo=sum(t.amount_kobo for t in matches if t.currency == currency),
             period_label=period.label,
             period=period,
+            currency=currency,
         )
 
     @_guard_storage
@@ -400,7 +402,8 @@ class BankingService:
         """Debits by category (largest first), money in and out, and the top merchants."""
         document = self._customers.connected(user)
         period = parse_period(period_text, self._now())
-        transactions = self._transactions_in(user, document, period)
+        currency = _link_currency(document)
+        transactions = [t for t in self._transactions_in(user, document, period) if t.currency == currency]
         debits = [t for t in transactions if t.direction == "debit"]
         credits = [t for t in transactions if t.direction == "credit" and t.category != "savings"]
         return SpendingSummary(
@@ -410,6 +413,7 @@ class BankingService:
             total_debit_kobo=sum(t.amount_kobo for t in debits),
             total_credit_kobo=sum(t.amount_kobo for t in credits),
             top_merchants=_totals([t for t in debits if t.category != "savings"], "merchant")[:5],
+            currency=currency,
         )
 
     @_guard_storage
@@ -809,7 +813,7 @@ class BankingService:
             reference=document["_id"], posted_at=as_utc(document["posted_at"]),
             amount_kobo=int(document["amount_kobo"]), direction=document["direction"],
             category=document["category"], merchant=texts["merchant"],
-            narration=texts["narration"], account=document["account"],
+            narration=texts["narration"], account=document["account"], currency=document.get("currency") or "NGN",
         )
 
 
@@ -848,6 +852,16 @@ def _history_document(provider: str, transaction: ProviderTransaction, types: di
         "direction": transaction.direction, "category": transaction.category,
         "merchant": transaction.merchant, "narration": transaction.narration, "currency": transaction.currency,
     }
+
+
+def _link_currency(document: dict[str, Any]) -> str:
+    """The currency of the link's accounts (checking first): what totals and summaries add up.
+    One link is one bank, so its accounts share a currency; a transaction in another one is
+    listed in its own currency and left out of the totals rather than added as if it were."""
+    accounts = document.get("link", {}).get("accounts", {})
+    for kind in sorted(accounts, key=lambda k: (k != "checking", k)):
+        return str(accounts[kind].get("currency") or "NGN")
+    return "NGN"
 
 
 def _as_text(value: object) -> str:

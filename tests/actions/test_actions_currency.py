@@ -1,0 +1,91 @@
+"""A customer whose bank is linked through Plaid reads every amount in dollars: balances,
+transaction lists and their totals, receipts and the spending summary; never naira."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from actions import runtime
+from actions.accounts import ActionCheckBalance, ActionSearchTransactions, ActionShowReceipt, ActionSpendingSummary
+from banking.identity import user_key
+from banking.service import BankingService
+from tests.provider_customers import plaid_customer
+from tests.shared_fakes import SENDER, entity, make_tracker, run
+
+SALT = "action-tests"
+DOLLARS = re.compile(r"\$\d{1,3}(?:,\d{3})*\.\d{2}")
+
+
+@pytest.fixture
+def dollars(db: Any) -> Iterator[BankingService]:
+    with plaid_customer(db, user_key(SENDER, SALT), SENDER, salt=SALT) as service:
+        runtime.use_service(service)
+        yield service
+        runtime.use_service(None)
+
+
+def bullet_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(("• ", "▶ "))]
+
+
+async def test_balances_are_in_dollars(dollars: BankingService) -> None:
+    outcome = await run(ActionCheckBalance(), make_tracker("balance", "check_balance"))
+    assert "$1,204.10" in outcome.text and "$210.50" in outcome.text and "₦" not in outcome.text
+
+
+async def test_a_transaction_list_and_its_total_are_in_dollars(dollars: BankingService) -> None:
+    text = "show my transactions this month"
+    outcome = await run(ActionSearchTransactions(), make_tracker(
+        text, "search_transactions", [entity("time_period", "last 30 days", text)]))
+    assert outcome.responses == ["utter_transactions"]
+    lines = bullet_lines(outcome.text)
+    assert lines and all(DOLLARS.search(line) for line in lines), outcome.text
+    assert any("-$12.50 " in line for line in lines) and any("+$1,500.00 " in line for line in lines)
+    page = dollars.search_transactions(user_key(SENDER, SALT), period_text="last 30 days", limit=10)
+    assert page.currency == "USD"
+    assert f"Total: ${page.total_kobo // 100:,}.{page.total_kobo % 100:02d}" in outcome.text
+    assert "₦" not in outcome.text
+
+
+async def test_a_search_above_an_amount_counts_dollars(dollars: BankingService) -> None:
+    text = "transactions above 30 dollars last month"
+    outcome = await run(ActionSearchTransactions(), make_tracker(
+        text, "search_transactions", [entity("amount", "30", text), entity("time_period", "last 30 days", text)]))
+    amounts = [float(DOLLARS.search(line).group()[1:].replace(",", "")) for line in bullet_lines(outcome.text)]
+    assert amounts and min(amounts) >= 30 and "₦" not in outcome.text
+
+
+async def test_a_receipt_is_in_dollars(dollars: BankingService) -> None:
+    outcome = await run(ActionShowReceipt(), make_tracker("receipt pls", "get_receipt"))
+    assert outcome.responses == ["utter_receipt"]
+    assert DOLLARS.search(outcome.text) and "₦" not in outcome.text
+
+
+async def test_the_spending_summary_is_in_dollars(dollars: BankingService) -> None:
+    outcome = await run(ActionSpendingSummary(), make_tracker("where my money dey go", "spending_insights"))
+    assert outcome.responses == ["utter_spending_summary"]
+    summary = dollars.spending_summary(user_key(SENDER, SALT), None)
+    assert summary.currency == "USD"
+    (food,) = bullet_lines(outcome.text)
+    assert food.startswith("• Food: $") and "(100%)" in food
+    assert "₦" not in outcome.text and outcome.text.count("$") >= 3  # the lines, money out and money in
+
+
+async def test_a_sandbox_customer_still_reads_naira(db: Any, clock: Any) -> None:
+    from banking.config import Settings
+    from banking.sandbox import SandboxProvider
+
+    service = BankingService(db, SandboxProvider(), Settings(user_id_salt=SALT), clock=clock)
+    runtime.use_service(service)
+    try:
+        service.connect_bank(user_key(SENDER, SALT), "GTBank")
+        listed = await run(ActionSearchTransactions(), make_tracker("my transactions", "search_transactions"))
+        summary = await run(ActionSpendingSummary(), make_tracker("where my money dey go", "spending_insights"))
+    finally:
+        runtime.use_service(None)
+    assert "Total: ₦" in listed.text and all("₦" in line for line in bullet_lines(listed.text))
+    assert "$" not in listed.text + summary.text and "₦" in summary.text
