@@ -29,9 +29,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from banking import audit
 from banking.catalog import (
@@ -244,20 +244,22 @@ class BankingService:
             return BankLinkOutcome(kind="reauthorised", profile=self.find_profile(user), data_ready=True)
         try:
             result = self._call_provider(lambda: provider.finish_link(claimed.credential))
-            if self._held_by_another(user, result.item_id or result.token):
-                # one provider account, one customer: else one's disconnect would unlink the other's at
-                # the provider (and a forwarded link page would put someone's bank in this chat twice)
-                self._links.complete(claimed.key)
-                self._audit(user, "connect", "refused", reason="linked_to_another_customer")
-                raise InvalidDetails("that bank account is already connected to another WhatsApp number, "
-                                     "so it can't be connected here too")
+            lookup = result.item_id or result.token
+            if self._held_by_another(user, lookup):
+                self._refuse_held_link(user, claimed.key)
             now = self._now()
             bank = claimed.bank or "Your bank"
             accounts = self._link_accounts(user, result.accounts)
             if not self._customers.attach_link(user, new_link(bank, BANKS.get(bank, ("",))[0], now, accounts), now):
                 self._links.complete(claimed.key)
                 return BankLinkOutcome(kind="nothing", profile=self.find_profile(user), data_ready=True)
-            self._record_link(user, bank, result.token, now, lookup=result.item_id or result.token)
+            try:
+                self._record_link(user, bank, result.token, now, lookup=lookup)
+            except DuplicateKeyError:
+                # Another customer's link to the same account was recorded between the check above and
+                # here: the unique index on the account's hash decides, and the link just attached goes.
+                self._customers.detach_link(user)
+                self._refuse_held_link(user, claimed.key)
             if result.data_ready:
                 self._import_provider_history(user, result.token, now)
         except ProviderUnavailable as error:
@@ -756,6 +758,14 @@ class BankingService:
         types = self._account_types(user)
         self._insert_history(user, [_history_document(provider.name, t, types) for t in found
                                     if t.account_id in types and t.provider_id])
+
+    def _refuse_held_link(self, user: str, link_key: str) -> NoReturn:
+        """One provider account, one customer: else one's disconnect would unlink the other's at the
+        provider (and a forwarded link page would put someone's bank in this chat twice)."""
+        self._links.complete(link_key)
+        self._audit(user, "connect", "refused", reason="linked_to_another_customer")
+        raise InvalidDetails("that bank account is already connected to another WhatsApp number, "
+                             "so it can't be connected here too")
 
     def _held_by_another(self, user: str, key: str | None) -> bool:
         """Whether another customer's link names this provider account or item."""

@@ -53,6 +53,9 @@ def ensure_indexes(db: Database) -> None:
     db["audit"].create_index([("user", 1), ("at", -1)])
     audit.ensure_indexes(db)
     db["handoffs"].create_index([("user", 1), ("status", 1)])
+    # One provider account (Mono account, Plaid item), one customer: the keyed hash of its id is unique
+    # among the links, so two customers finishing a link to the same account at once cannot both win.
+    db["connections"].create_index("lookup", unique=True, sparse=True)
 
 
 class SerializedDatabase:

@@ -4,7 +4,9 @@ sync status, re-auth, errors, unlink; and the link references that tie it to one
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
@@ -295,7 +297,55 @@ def test_a_duplicate_link_from_before_never_unlinks_the_other_customers_account_
     linked(service, mono, hooks)
     service.complete_bank_link(USER)
     record = db["connections"].find_one({"_id": USER})
-    db["connections"].insert_one({**record, "_id": "e5" * 32})  # a second holder recorded before this fix
+    db["connections"].drop_index("lookup_1")  # as a database from before the unique index could hold
+    db["connections"].insert_one({**record, "_id": "e5" * 32})  # a second holder recorded before then
     service.disconnect_bank(USER)
     assert mono.accounts[ACCOUNT].linked
     assert [r["outcome"] for r in db["audit"].find({"user": USER, "action": "revoke"})] == ["skipped"]
+
+
+def test_two_customers_finishing_a_link_to_one_account_at_once_one_wins(
+        service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, db: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both pass the early check before either is recorded: the unique index on the account's hash decides."""
+    first, second = (USER, SENDER), ("d4" * 32, "2348099990000")
+    for user, sender in (first, second):  # say the first customer's page was forwarded
+        service.start_bank_link(user, sender, "GTBank")
+        reference = list(mono.sessions)[-1]
+        assert webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery.sender == sender
+    both_checked = threading.Barrier(2, timeout=10)
+    check = service._held_by_another
+
+    def check_then_wait(user: str, key: str | None) -> bool:
+        held = check(user, key)
+        both_checked.wait()
+        return held
+
+    monkeypatch.setattr(service, "_held_by_another", check_then_wait)
+
+    def complete(user: str) -> str:
+        try:
+            return service.complete_bank_link(user).kind
+        except errors.InvalidDetails as refusal:
+            return str(refusal)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = dict(zip((first[0], second[0]), pool.map(complete, (first[0], second[0])), strict=True))
+
+    assert sorted(outcomes.values()) == sorted([
+        "connected", "that bank account is already connected to another WhatsApp number, "
+                     "so it can't be connected here too"])
+    (winner,) = [user for user, outcome in outcomes.items() if outcome == "connected"]
+    (loser,) = [user for user in outcomes if user != winner]
+    assert service.is_connected(winner) and not service.is_connected(loser)
+    assert [r["_id"] for r in db["connections"].find({})] == [winner]
+    assert [r["reason"] for r in db["audit"].find({"user": loser, "action": "connect", "outcome": "refused"})] == [
+        "linked_to_another_customer"]
+    assert service.balances(winner) and mono.accounts[ACCOUNT].linked
+
+
+def test_customers_linked_without_a_provider_account_key_do_not_collide(service: BankingService, db: Any) -> None:
+    """Sandbox links keep no provider key: the unique index is sparse, so any number of them is fine."""
+    for user in ("a1" * 32, "a2" * 32, "a3" * 32):
+        db["connections"].insert_one({"_id": user, "provider": "sandbox", "bank": "GTBank"})
+    assert db["connections"].count_documents({}) == 3
