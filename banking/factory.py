@@ -29,10 +29,7 @@ def service_from_env(environ: Mapping[str, str] = os.environ) -> BankingService:
                           "be kept in memory")
     if settings.is_development:
         logger.warning("USER_ID_SALT is unset: using the development salt; user keys are not secret")
-    provider = get_provider(settings, environ)
-    if settings.bank_provider != "sandbox" and not settings.mongodb_uri:
-        raise ConfigError(f"BANK_PROVIDER={settings.bank_provider} needs MONGODB_URI: the provider's webhook "
-                          "reaches the channel's server, and the action server must see what it recorded")
+    provider = get_provider(settings, environ)  # a provider's webhooks are handled here too (actions.bank_webhooks)
     keyring = Keyring.from_env(environ)
     db = connect_database(settings)
     ensure_indexes(db)

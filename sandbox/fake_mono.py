@@ -10,6 +10,11 @@ The customer's side of the hosted page is ``finish(reference)``: it POSTs the
 URL, signed with ``mono-webhook-secret`` as Mono does. ``fail_next`` makes the next
 calls under a path prefix answer an HTTP error (429, 500, ...), to rehearse failures.
 
+Mono Connect's page is served by the fake itself (``GET /connect/<id>``, the ``mono_url``):
+one button links a new account (``MonoAccount`` with ``sample_transactions``), sends the
+signed ``account_connected`` webhook to ``webhook_url`` and sends the browser on to the
+link's ``redirect_url``, so a test or ``make run`` can play the customer's side.
+
 Runs in its own thread and event loop (``FakeMono.start()``), so synchronous clients
 can call it from anywhere.
 """
@@ -26,6 +31,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from sandbox.hosted_page import WebhookSender, finished, login_page
 
 SECRET_KEY = "test_sk_fake_mono_secret_key"
 WEBHOOK_SECRET = "fake-mono-webhook-secret-0123456789"
@@ -68,8 +75,11 @@ def sample_transactions(count: int, now: datetime | None = None) -> list[dict[st
 class FakeMono:
     """State and handlers of the fake; read ``requests`` to see what the client sent."""
 
-    def __init__(self, *, page_size: int = 20) -> None:
+    def __init__(self, *, page_size: int = 20, port: int = 0) -> None:
         self.page_size = page_size
+        self.port = port
+        self.pages: dict[str, str] = {}  # Mono Connect page id -> our meta.ref
+        self.webhooks = WebhookSender()
         self.accounts: dict[str, MonoAccount] = {}
         self.sessions: dict[str, dict[str, Any]] = {}  # our meta.ref -> initiate body
         self.payments: dict[str, dict[str, Any]] = {}
@@ -113,11 +123,13 @@ class FakeMono:
         app.router.add_get("/v2/accounts/{id}/balance", self._balance)
         app.router.add_get("/v2/accounts/{id}/transactions", self._transactions)
         app.router.add_post("/v2/accounts/{id}/unlink", self._unlink)
+        app.router.add_get("/connect/{page}", self._connect_page)
+        app.router.add_post("/connect/{page}", self._connect_finish)
         app.router.add_post("/v2/payments/initiate", self._pay)
         app.router.add_get("/v2/payments/verify/{reference}", self._verify)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{port}"
@@ -160,6 +172,27 @@ class FakeMono:
 
         return asyncio.run_coroutine_threadsafe(post(), self._loop).result(20), body  # type: ignore[arg-type]
 
+    # ----------------------------------------------------------------- Mono Connect's page
+
+    async def _connect_page(self, request: web.Request) -> web.Response:
+        reference = self.pages.get(request.match_info["page"])
+        if reference is None:
+            return web.Response(status=404, text="this link has expired")
+        return login_page("Mono", self.sessions[reference].get("meta", {}).get("bank"),
+                          "Log in to share your account details (read only) with the assistant.")
+
+    async def _connect_finish(self, request: web.Request) -> web.Response:
+        reference = self.pages.pop(request.match_info["page"], None)  # a page finishes once
+        if reference is None:
+            return web.Response(status=404, text="this link has expired")
+        session = self.sessions[reference]
+        account_id = session.get("account") or secrets.token_hex(12)  # reauth names the linked account
+        if account_id not in self.accounts:
+            self.add_account(MonoAccount(account_id, transactions=sample_transactions(30)))
+        body = json.dumps(self.connected_webhook(reference, account_id)).encode()
+        self.webhooks.send(self.webhook_url, body, {"mono-webhook-secret": WEBHOOK_SECRET})
+        return finished("Mono", session.get("redirect_url"))
+
     # ----------------------------------------------------------------- handlers
 
     def _check(self, request: web.Request) -> web.Response | None:
@@ -184,10 +217,12 @@ class FakeMono:
                                      status=400)
         reference = (body.get("meta") or {}).get("ref")
         self.sessions[reference] = body
+        page = secrets.token_hex(8)
+        self.pages[page] = reference
         return web.json_response({
             "status": "successful", "message": "Request was succesfully completed",
             "timestamp": datetime.now(timezone.utc).isoformat(),
-            "data": {"mono_url": f"https://connect.mono.co/?key={secrets.token_hex(8)}",
+            "data": {"mono_url": f"{self.base_url}/connect/{page}",
                      "customer": "65aa78e567adacffd5123456", "meta": {"ref": reference},
                      "scope": body["scope"], "redirect_url": body["redirect_url"],
                      "created_at": datetime.now(timezone.utc).isoformat()}})

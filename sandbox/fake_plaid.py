@@ -6,6 +6,11 @@ Endpoints (``PLAID-CLIENT-ID``/``PLAID-SECRET`` headers checked): ``/link/token/
 continuation with TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION), ``/item/remove``,
 ``/webhook_verification_key/get``. ``signed(payload)`` gives a webhook body and its
 ``Plaid-Verification`` JWT (ES256, body SHA-256, iat), as Plaid signs them.
+
+Its Hosted Link page is served by the fake itself (``GET /hl/<id>``, the ``hosted_link_url``):
+one button finishes the link (``finish``), sends the signed SESSION_FINISHED webhook to the
+``webhook`` URL the link token was made with, and sends the browser on to the
+``completion_redirect_uri``, so a test or ``make run`` can play the customer's side.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sandbox.hosted_page import WebhookSender, finished, login_page
+
 CLIENT_ID = "fake_plaid_client_id"
 SECRET = "fake_plaid_secret"
 KID = "6c5516e1-92dc-479e-a8ff-5a51992e0001"
@@ -34,8 +41,11 @@ def _error(status: int, error_type: str, code: str) -> web.Response:
 
 
 class FakePlaid:
-    def __init__(self, *, page_size: int = 10) -> None:
+    def __init__(self, *, page_size: int = 10, port: int = 0) -> None:
         self.page_size = page_size
+        self.port = port
+        self.pages: dict[str, str] = {}  # hosted page id -> link_token
+        self.webhooks = WebhookSender()
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.link_tokens: dict[str, dict[str, Any]] = {}
         self.items: dict[str, dict[str, Any]] = {}  # access_token -> item
@@ -73,9 +83,11 @@ class FakePlaid:
         for path in ("/link/token/create", "/item/public_token/exchange", "/accounts/balance/get",
                      "/transactions/sync", "/item/remove", "/webhook_verification_key/get"):
             app.router.add_post(path, self._handle)
+        app.router.add_get("/hl/{page}", self._hosted_page)
+        app.router.add_post("/hl/{page}", self._hosted_finish)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
 
@@ -134,6 +146,22 @@ class FakePlaid:
                            key or self.key, algorithm="ES256", headers={"kid": KID})
         return body, token
 
+    # ----------------------------------------------------------------- the hosted page
+
+    async def _hosted_page(self, request: web.Request) -> web.Response:
+        if request.match_info["page"] not in self.pages:
+            return web.Response(status=404, text="this link has expired")
+        return login_page("Plaid", "your bank", "Sign in to share your accounts (read only) with the assistant.")
+
+    async def _hosted_finish(self, request: web.Request) -> web.Response:
+        token = self.pages.pop(request.match_info["page"], None)  # a page finishes once
+        if token is None:
+            return web.Response(status=404, text="this link has expired")
+        self.finish(token)
+        body, signature = self.signed(self.session_finished(token))
+        self.webhooks.send(self.link_tokens[token].get("webhook"), body, {"Plaid-Verification": signature})
+        return finished("Plaid", (self.link_tokens[token].get("hosted_link") or {}).get("completion_redirect_uri"))
+
     # ----------------------------------------------------------------- handlers
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -150,9 +178,10 @@ class FakePlaid:
                 return _error(400, "INVALID_REQUEST", "MISSING_FIELDS")
             token = f"link-sandbox-{secrets.token_hex(8)}"
             self.link_tokens[token] = body
+            page = secrets.token_hex(10)
+            self.pages[page] = token
             return web.json_response({"link_token": token, "expiration": "2030-01-01T00:00:00Z",
-                                      "request_id": request_id,
-                                      "hosted_link_url": f"https://secure.plaid.com/hl/{secrets.token_hex(10)}"})
+                                      "request_id": request_id, "hosted_link_url": f"{self.base_url}/hl/{page}"})
         if path == "/item/public_token/exchange":
             access = self.public_tokens.pop(body.get("public_token"), None)
             if access is None:
