@@ -16,7 +16,7 @@ from actions.runtime import banking, call, customer, latest_entity, latest_inten
 from assistant_llm.fallback import merge_entities
 from assistant_llm.runtime import assistant
 from banking import errors
-from banking.language import detect_language
+from banking.language import reply_language
 
 
 class ActionConnectBank(Action):
@@ -217,11 +217,10 @@ class ValidatePredefinedSlots(ValidationAction):
     async def extract_language(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
-        current: str | None = tracker.get_slot("language")
-        if latest_intent(tracker) == "change_language":
-            asked = latest_entity(tracker, "language")
-            if asked in ("english", "pidgin"):
-                return {"language": asked}
-            return {"language": "english" if current == "pidgin" else "pidgin"}
-        detected = detect_language(tracker.latest_message.get("text") or "", current or "english")
-        return {"language": detected} if detected != current else {}
+        language = reply_language(
+            latest_intent(tracker),
+            latest_entity(tracker, "language"),
+            tracker.latest_message.get("text") or "",
+            tracker.get_slot("language"),
+        )
+        return {"language": language} if language is not None else {}

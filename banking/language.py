@@ -13,6 +13,7 @@ _STRONG = frozenset({
 # Words that only count when two of them appear (they also occur in English).
 _WEAK = frozenset({"na", "don", "small", "oga", "oo", "o", "sha", "fit", "plenty", "moni"})
 _MIN_ENGLISH_WORDS = 3
+LANGUAGES = ("english", "pidgin")
 
 
 def detect_language(text: str, current: str = "english") -> str:
@@ -28,3 +29,19 @@ def detect_language(text: str, current: str = "english") -> str:
     if len(words) >= _MIN_ENGLISH_WORDS:
         return "english"
     return current
+
+
+def reply_language(intent: str | None, asked: str | None, text: str, current: str | None) -> str | None:
+    """The `language` slot after a customer's message; None when it stays as it is.
+
+    ``change_language`` switches to the language asked for, or to the other one when none was
+    named; any other message follows the language it is written in (``detect_language``).
+    The one rule for both processes: Rasa applies it in-process when the project's patches are
+    in force (connectors/rasa_patches.py), the action server's action_validate_slot_mappings otherwise.
+    """
+    if intent == "change_language":
+        if asked in LANGUAGES:
+            return asked
+        return "english" if current == "pidgin" else "pidgin"
+    detected = detect_language(text or "", current or "english")
+    return detected if detected != current else None

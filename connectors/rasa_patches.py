@@ -33,6 +33,18 @@ Patches:
   customer message) that made each message dearer than the one before. A filter naming
   one plain ``_id`` (a string, an integer or an ObjectId) now tests only the document
   stored under it, with the same filter; anything else is scanned as before.
+- **The ``language`` slot is worked out in the Rasa process.** Its mapping is ``custom``
+  (``domain/language.yml``), so Rasa 3.6's ``ActionExtractSlots._execute_validation_action``
+  calls ``action_validate_slot_mappings`` on the action server after every customer message:
+  a second HTTP round trip, with the whole domain and tracker as JSON (about 5 ms of the Rasa
+  process's CPU to encode, more on the action server to decode), only for
+  ``banking.language.reply_language``. The project's action
+  (``actions.support.ValidatePredefinedSlots``) extracts nothing but ``language`` and validates
+  nothing, so it answers with the slots Rasa extracted, as they are, plus ``language`` when it
+  changes; the replacement returns exactly that, computed here with the same function. A domain
+  whose ``language`` slot is not custom-mapped goes to the action server as installed.
+  ``tests/connectors/test_rasa_patches.py`` fails if the action gains another
+  ``extract_``/``validate_`` method, and checks that both give the same slots.
 """
 
 from __future__ import annotations
@@ -209,9 +221,60 @@ def iter_documents_by_id(self: Any, filter: Any) -> Any:
     return (each for each in [document] if filter_applies(filter, each))
 
 
+# ------------------------------------------------------------ the language slot
+
+LOCAL_SLOTS = frozenset({"language"})  # all that actions.support.ValidatePredefinedSlots extracts
+
+
+def custom_slots(domain: Any) -> frozenset[str]:
+    """Slots with a ``custom`` mapping naming no action: those ``action_validate_slot_mappings`` fills."""
+    return frozenset(
+        slot.name
+        for slot in domain.slots
+        if any(mapping.get("type") == "custom" and not mapping.get("action") for mapping in slot.mappings)
+    )
+
+
+def language_events(tracker: Any, slot_events: list[Any]) -> list[Any]:
+    """``SlotSet("language", ...)`` when the latest message changes the reply language, else nothing."""
+    from rasa.shared.core.events import SlotSet
+
+    from banking.language import reply_language
+
+    current = tracker.get_slot("language")
+    for event in slot_events:
+        if event.key == "language":
+            current = event.value
+    message = tracker.latest_message
+    intent = (message.intent or {}).get("name") if message is not None else None
+    asked = next(tracker.get_latest_entity_values("language"), None)
+    language = reply_language(intent, str(asked) if asked is not None else None,
+                              (message.text if message is not None else None) or "", current)
+    return [SlotSet("language", language)] if language is not None else []
+
+
+async def execute_validation_action(
+    self: Any, extraction_events: list[Any], output_channel: Any, nlg: Any, tracker: Any, domain: Any
+) -> list[Any]:
+    """Rasa's ``ActionExtractSlots._execute_validation_action`` with the language slot worked out here.
+
+    What the project's ``action_validate_slot_mappings`` would answer: every extracted slot as it
+    is, plus the language when it changes. A domain without a custom-mapped ``language`` slot goes
+    to the action server.
+    """
+    from rasa.shared.core.constants import ACTION_VALIDATE_SLOT_MAPPINGS
+    from rasa.shared.core.events import SlotSet
+
+    original = execute_validation_action.__rasa_original__  # type: ignore[attr-defined]
+    if ACTION_VALIDATE_SLOT_MAPPINGS not in domain.user_actions or not LOCAL_SLOTS <= custom_slots(domain):
+        return await original(self, extraction_events, output_channel, nlg, tracker, domain)
+    slot_events = [event for event in extraction_events if isinstance(event, SlotSet)]
+    return slot_events + language_events(tracker, slot_events)
+
+
 def _patches() -> list[Patch]:
     from mongomock.collection import Collection
-    from rasa.core.actions.action import RemoteAction
+    from rasa.core.actions.action import ActionExtractSlots, RemoteAction
     from rasa.shared.core.events import Event
     from rasa.shared.utils import common
 
@@ -248,6 +311,14 @@ def _patches() -> list[Patch]:
             replacement=iter_documents_by_id,
             package="mongomock",
             version=MONGOMOCK_VERSION,
+        ),
+        Patch(
+            name="the language slot worked out in the Rasa process",
+            owner=ActionExtractSlots,
+            attribute="_execute_validation_action",
+            sources=(Source(ActionExtractSlots, "_execute_validation_action",
+                            "3f1249f61cf252e0dec3895a635d20822a110269c6f37c58ac501700a6a311f9"),),
+            replacement=execute_validation_action,
         ),
     ]
 

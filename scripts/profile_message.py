@@ -2,7 +2,7 @@
 
     PYTHONPATH=. RASA_TELEMETRY_ENABLED=false .venv/bin/python scripts/profile_message.py \
         [--model M] [-n 30] [--text "what is my balance"] [--history 0] [--old-sessions 0] [--no-patches]
-        [--top 25] [--out results/profile]
+        [--charts] [--top 25] [--out results/profile]
 
 Starts the action server on a free loopback port (as ``tests/e2e/e2e_stack.py`` does, with a
 throwaway token), loads the model in this process with the project's endpoints (the
@@ -11,8 +11,12 @@ project's Rasa patches as ``connectors/rasa_server.py`` does (``--no-patches`` l
 as installed, for a before/after), optionally stores ``--old-sessions`` earlier sessions of
 10 events each (a day apart, long ago: a conversation Meta kept going for months), connects
 one customer to GTBank, optionally adds ``--history`` turns to the current session, then
-profiles ``-n`` messages. Prints wall time per message and the functions with the most
-cumulative and own time (``--top 0``: none); writes the raw profile (``pstats``) under ``--out``.
+sends ``-n`` messages unprofiled, counting the CPU time of both processes (this one, where Rasa
+runs, and the action server), then profiles ``-n`` more. Prints CPU milliseconds per message of
+each process, wall time per message and the functions with the most cumulative and own time
+(``--top 0``: none); writes the raw profile (``pstats``) under ``--out``. ``--charts`` lets the
+action server draw spending charts (CHART_BASE_URL and CHART_DIR in a temporary directory), for
+``--text "show my spending by category"``.
 
 How cost grows with the conversation: ``--old-sessions 0`` against ``--old-sessions 50``
 (10 events against 500).
@@ -68,12 +72,13 @@ async def profile(args: argparse.Namespace) -> int:
 
     token = secrets.token_hex(32)
     os.environ["ACTION_SERVER_TOKEN"] = token
-    for name in ("MONGODB_URI", "ENCRYPTION_KEY", "CHART_BASE_URL", "GROQ_API_KEY"):
+    for name in ("MONGODB_URI", "ENCRYPTION_KEY", "CHART_BASE_URL", "CHART_DIR", "GROQ_API_KEY"):
         os.environ.pop(name, None)
     action_port = free_port()
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
         workdir = Path(tmp)
-        env = server_environment({}, {"ACTION_SERVER_TOKEN": token})
+        charts = {"CHART_BASE_URL": "http://127.0.0.1:9/charts", "CHART_DIR": str(workdir / "charts")}
+        env = server_environment({}, {"ACTION_SERVER_TOKEN": token, **(charts if args.charts else {})})
         actions = launch("action server", [rasa_executable(), "run", "actions", "--actions", "actions",
                                            "--port", str(action_port)], env, workdir / "actions.log")
         try:
@@ -101,6 +106,13 @@ async def profile(args: argparse.Namespace) -> int:
             events = len(tracker.events) if tracker else 0
             full = await agent.tracker_store.retrieve_full_tracker(CUSTOMER)
             stored = len(full.events) if full else 0
+            action_pid = actions.process.pid
+            rasa_cpu, action_cpu = time.process_time(), cpu_seconds(action_pid)
+            for _ in range(args.count):
+                await say(args.text)
+            await asyncio.sleep(0.5)  # work the action server does after answering (if any) counts too
+            rasa_ms = (time.process_time() - rasa_cpu) * 1000 / args.count
+            action_ms = (cpu_seconds(action_pid) - action_cpu) * 1000 / args.count
             profiler = cProfile.Profile()
             timings = []
             for _ in range(args.count):
@@ -115,6 +127,7 @@ async def profile(args: argparse.Namespace) -> int:
     label = "unpatched" if args.no_patches else "patched"
     path = args.out / f"handle_message_{label}_h{args.history}_s{args.old_sessions}.pstats"
     profiler.dump_stats(str(path))
+    print(f"CPU per message, unprofiled: Rasa process {rasa_ms:.1f} ms, action server {action_ms:.1f} ms")
     print(f"{args.count} x {args.text!r} ({'Rasa as installed' if args.no_patches else 'with the project patches'}, "
           f"{events} events in the session, {stored} in the conversation): median {statistics.median(timings):.1f} ms, "
           f"max {max(timings):.1f} ms; profile in {path}")
@@ -146,6 +159,15 @@ async def seed_old_sessions(store: object, sessions: int) -> None:
         await store.save(tracker)  # type: ignore[attr-defined]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=MODEL)
@@ -154,6 +176,7 @@ def main() -> int:
     parser.add_argument("--history", type=int, default=0, help="turns added to the current session first")
     parser.add_argument("--old-sessions", type=int, default=0, help="earlier sessions (10 events each) stored first")
     parser.add_argument("--no-patches", action="store_true", help="Rasa as installed (no connectors.rasa_patches)")
+    parser.add_argument("--charts", action="store_true", help="the action server draws spending charts")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", type=Path, default=Path("results/profile"))
     parser.add_argument("--quiet-header", action="store_true")

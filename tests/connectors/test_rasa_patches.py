@@ -6,7 +6,9 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -17,7 +19,7 @@ from bson import ObjectId
 from mongomock import filtering
 from mongomock.collection import Collection
 from pymongo.errors import DuplicateKeyError
-from rasa.core.actions.action import RemoteAction
+from rasa.core.actions.action import ActionExtractSlots, RemoteAction
 from rasa.core.channels.channel import CollectingOutputChannel
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
@@ -51,14 +53,19 @@ def restore_afterwards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction.__dict__["_validate_action_result"])
     monkeypatch.setattr(Event, "resolve_by_type", Event.__dict__["resolve_by_type"])
     monkeypatch.setattr(Collection, "_iter_documents", Collection.__dict__["_iter_documents"])
+    monkeypatch.setattr(ActionExtractSlots, "_execute_validation_action",
+                        ActionExtractSlots.__dict__["_execute_validation_action"])
     monkeypatch.setattr(rasa_patches, "_applied", [])
+
+
+PATCHES = 4
 
 
 @pytest.fixture
 def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The patches applied for this test only."""
     restore_afterwards(monkeypatch)
-    assert len(rasa_patches.apply()) == 3
+    assert len(rasa_patches.apply()) == PATCHES
     yield
 
 
@@ -102,7 +109,7 @@ def test_the_launcher_applies_the_patches_before_rasa_starts(monkeypatch: pytest
     monkeypatch.setattr(rasa.__main__, "main", fake_rasa_main)
     rasa_server.main(["--credentials", str(credentials), "--model", "m.tar.gz"])
     assert seen["argv"][:2] == ["rasa", "run"]
-    assert len(seen["applied"]) == 3
+    assert len(seen["applied"]) == PATCHES
     assert getattr(seen["validator"], "__wrapped_patch__", None) is rasa_patches.validate_action_result
 
 
@@ -251,3 +258,124 @@ def test_a_document_is_found_by_id_without_testing_the_others(patched: None,
     collection.update_one({"_id": "m1999:delivered"}, {"$setOnInsert": {"at": 1}}, upsert=True)
     assert collection.find_one({"_id": "m5:sent"}) == {"_id": "m5:sent"}
     assert len(tested) <= 2
+
+
+# ------------------------------------------------------------ the language slot
+
+DOMAIN_DIR = Path(__file__).resolve().parents[2] / "domain"
+LANGUAGE_CASES = [
+    # text, intent, entities, language before, slots Rasa extracted
+    ("wetin remain for my acct", "check_balance", [], "english", []),
+    ("what is my balance please", "check_balance", [], "english", []),
+    ("what is my balance please", "check_balance", [], "pidgin", []),
+    ("yes", "affirm", [], "pidgin", []),
+    ("switch language", "change_language", [], "english", []),
+    ("switch language", "change_language", [], "pidgin", []),
+    ("abeg talk english", "change_language", [{"entity": "language", "value": "english"}], "pidgin", []),
+    ("abeg yarn me for pidgin", "change_language", [{"entity": "language", "value": "pidgin"}], "english", []),
+    ("what is pidgin for thank you", "out_of_scope", [{"entity": "language", "value": "pidgin"}], "english", []),
+    ("abeg send 5k give tunde", "transfer_money", [{"entity": "amount", "value": "5000"}], "english",
+     [SlotSet("amount", "5000")]),
+    ("kjhgf", "nlu_fallback", [], "pidgin", []),
+]
+
+
+@pytest.fixture(scope="module")
+def project_domain() -> Domain:
+    with warnings.catch_warnings():  # pykwalify, checking the domain files' schema, on Python 3.10
+        warnings.filterwarnings("ignore", "the load_module", DeprecationWarning)
+        return Domain.load(str(DOMAIN_DIR))
+
+
+def language_tracker(domain: Domain, text: str, intent: str, entities: list[dict[str, Any]],
+                     language: str) -> DialogueStateTracker:
+    return DialogueStateTracker.from_events(
+        "someone",
+        [SlotSet("language", language), ActionExecuted("action_listen"),
+         UserUttered(text, {"name": intent, "confidence": 0.9}, entities)],
+        slots=domain.slots,
+    )
+
+
+async def answered_by_the_action_server(domain: Domain, tracker: DialogueStateTracker,
+                                        extracted: list[Any]) -> list[Any]:
+    """Rasa as installed, its call to action_validate_slot_mappings answered by the project's own action."""
+    from rasa.shared.core.trackers import EventVerbosity
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.support import ValidatePredefinedSlots
+
+    async def run_custom_action(self: Any, name: str, output: Any, nlg: Any, sent: DialogueStateTracker,
+                                sent_domain: Domain) -> list[Any]:
+        assert name == "action_validate_slot_mappings"
+        sdk_tracker = Tracker.from_dict(sent.current_state(EventVerbosity.ALL))
+        events = await ValidatePredefinedSlots().run(CollectingDispatcher(), sdk_tracker, sent_domain.as_dict())
+        return [Event.from_parameters(event) for event in events]
+
+    original = ActionExtractSlots.__dict__["_execute_validation_action"]
+    original = getattr(original, "__rasa_original__", original)
+    action = ActionExtractSlots(None)
+    action._run_custom_action = run_custom_action.__get__(action)  # type: ignore[method-assign]
+    return await original(action, extracted, CollectingOutputChannel(), None, tracker, domain)
+
+
+def slots_after(tracker: DialogueStateTracker, events: list[Any]) -> dict[str, Any]:
+    changed = tracker.copy()
+    for event in events:
+        changed.update(event)
+    return changed.current_slot_values()
+
+
+@pytest.mark.parametrize(("text", "intent", "entities", "language", "extracted"), LANGUAGE_CASES)
+async def test_the_language_slot_is_set_as_the_action_server_sets_it(
+    patched: None, project_domain: Domain, monkeypatch: pytest.MonkeyPatch,
+    text: str, intent: str, entities: list[dict[str, Any]], language: str, extracted: list[Any],
+) -> None:
+    tracker = language_tracker(project_domain, text, intent, entities, language)
+    expected = await answered_by_the_action_server(project_domain, tracker, list(extracted))
+
+    async def no_call(*_: Any) -> list[Any]:
+        raise AssertionError("the action server was called")
+
+    monkeypatch.setattr(ActionExtractSlots, "_run_custom_action", no_call)
+    action = ActionExtractSlots(EndpointConfig("http://127.0.0.1:1/webhook"))
+    events = await action._execute_validation_action(list(extracted), CollectingOutputChannel(), None, tracker,
+                                                     project_domain)
+    assert slots_after(tracker, events) == slots_after(tracker, expected)
+    assert {(e.key, e.value) for e in events} == {(e.key, e.value) for e in expected}
+
+
+async def test_a_domain_whose_language_is_not_custom_mapped_still_asks_the_action_server(
+    patched: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    domain = Domain.from_dict({
+        "actions": ["action_validate_slot_mappings"],
+        "entities": ["language"],
+        "slots": {"language": {"type": "text", "mappings": [{"type": "from_entity", "entity": "language"}]},
+                  "mood": {"type": "text", "mappings": [{"type": "custom"}]}},
+    })
+    calls: list[str] = []
+
+    async def run_custom_action(self: Any, name: str, *_: Any) -> list[Any]:
+        calls.append(name)
+        return [SlotSet("mood", "happy")]
+
+    monkeypatch.setattr(ActionExtractSlots, "_run_custom_action", run_custom_action)
+    tracker = DialogueStateTracker.from_events("someone", [UserUttered("hi", {"name": "greet"})], slots=domain.slots)
+    events = await ActionExtractSlots(None)._execute_validation_action([], CollectingOutputChannel(), None, tracker,
+                                                                       domain)
+    assert calls == ["action_validate_slot_mappings"]
+    assert events == [SlotSet("mood", "happy")]
+
+
+def test_the_action_server_action_only_extracts_the_language() -> None:
+    """What lets Rasa work the language out itself: the action validates nothing and extracts only it."""
+    from rasa_sdk.forms import ValidationAction
+
+    from actions.support import ValidatePredefinedSlots
+
+    own = {name for name in vars(ValidatePredefinedSlots) if not name.startswith("_")}
+    assert own == {"name", "extract_language"}
+    assert {f"extract_{slot}" for slot in rasa_patches.LOCAL_SLOTS} == {"extract_language"}
+    assert not any(name.startswith(("extract_", "validate_")) for name in vars(ValidationAction))
