@@ -307,6 +307,9 @@ class ValidateBillForm(SourceAccountMixin, AmountMixin, MoneyForm):
         reference = re.sub(r"[\s-]", "", str(slot_value))
         try:
             holder = await call(banking().validate_biller_ref, biller, reference)
+        except errors.ReadOnlyLink:  # the linked bank's provider has no biller look-up (Mono)
+            dispatcher.utter_message(response="utter_refuse_read_only_link")
+            return {"customer_ref": None}
         except errors.InvalidDetails:
             dispatcher.utter_message(
                 response="utter_invalid_customer_ref", ref_name=reference_name(biller), biller=biller

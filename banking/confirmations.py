@@ -25,6 +25,16 @@ YES) exactly one makes it::
               ▼
            executed ── result: the receipt; a scheduled unfreeze or raise has effective_at
 
+A money movement paid at the provider (Mono DirectPay, ``ProviderPayments``) is not moved
+here: its claim is checked the same way, its amount reserved against today's limit, and it
+is handed to the provider under its op id as the reference, once::
+
+           executing ─── started at the provider ─► at_provider ── the customer approves on the
+                                                        │           provider's page (or not)
+                          the provider's word, verified │ by reference (GET verify), never a
+                          webhook's say-so:             ├── paid ─────────────────────────► executed
+                                                        └── failed, abandoned, cancelled ─► failed
+
 What it guarantees:
 
 * At most once. The effect (``banking.customers``) is one conditional update of
@@ -46,9 +56,10 @@ What it guarantees:
 * One open confirmation per customer: holding a new op supersedes the customer's
   older pending ones.
 
-Each step is in the audit log (requested, confirmed, executed or scheduled,
-refused, cancelled, superseded, expired, reclaimed), with codes, never details.
-At rest, params, destination_label, holder_name and the result are sealed
+Each step is in the audit log (requested, confirmed, initiated, executed or scheduled,
+refused, failed, cancelled, superseded, expired, reclaimed), with codes, never details.
+At rest, params, destination_label, holder_name, the result and the provider's page
+(payment_url) are sealed
 (``banking.sealing``); amount_kobo stays a number.
 """
 
@@ -57,6 +68,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,15 +85,19 @@ from banking.errors import (
     ConfirmationSuperseded,
     NothingPending,
     OutcomeUnknown,
+    PaymentAtProvider,
     StorageError,
 )
-from banking.models import PendingOperation, Receipt, Settled, as_utc
+from banking.models import PendingOperation, ProviderPayment, Receipt, Settled, as_utc
 from banking.sealing import Sealer
 
 logger = logging.getLogger(__name__)
 
 COLLECTION = "operations"
-STATUSES = ("pending", "executing", "executed", "expired", "cancelled", "superseded", "refused")
+STATUSES = ("pending", "executing", "at_provider", "executed", "expired", "cancelled", "superseded", "refused",
+            "failed")
+# What a provider's verify may say of a payment that was not made and never will be.
+UNPAID_STATUSES = frozenset({"failed", "abandoned", "cancelled", "canceled", "expired", "rejected", "declined"})
 # Why a customer's pending confirmation was cancelled: they said so, or the conversation moved away from it.
 CANCEL_REASONS = ("customer", "closed")
 # How long a claimed operation may stay "executing" before it is settled, or a new YES picks it up again.
@@ -90,12 +106,23 @@ SEALED_TEXTS = ("destination_label", "holder_name")
 _CLAIM_ATTEMPTS = 2
 
 
+@dataclass(frozen=True)
+class ProviderPayments:
+    """How money movements are paid at the provider (Mono DirectPay). ``start`` hands the opened
+    operation over under its op id as the reference and returns the provider's page for the
+    customer; ``verify`` is the provider's word on a payment by that reference: (status, kobo)."""
+
+    start: Callable[[dict[str, Any]], str]
+    verify: Callable[[str], tuple[str, int | None]]
+
+
 class Confirmations:
     """The state machine over ``operations``; the effects themselves are ``Customers``'."""
 
     def __init__(self, db: Any, customers: Customers, sealer: Sealer, settings: Settings,
-                 now: Callable[[], datetime], audit: AuditLog) -> None:
+                 now: Callable[[], datetime], audit: AuditLog, payments: ProviderPayments | None = None) -> None:
         self._db = db
+        self._payments = payments
         self._customers = customers
         self._sealer = sealer
         self._settings = settings
@@ -185,19 +212,23 @@ class Confirmations:
 
     # ----------------------------------------------------------------- transitions
 
-    def confirm(self, user: str, op_id: object) -> Receipt:
-        """Execute a pending operation at most once, never after it expired."""
+    def confirm(self, user: str, op_id: object) -> Receipt | ProviderPayment:
+        """Execute a pending operation at most once, never after it expired. A money movement paid at the
+        provider comes back as a ProviderPayment waiting for the customer's approval there."""
         _require_op_id(op_id)
         now = self._now()
         claimed = self._claim(user, op_id, now)
         try:
             self._audit(user, claimed["kind"], "confirmed", op_id=op_id, amount_kobo=claimed["amount_kobo"])
+            if self._payments is not None and claimed["kind"] in MONEY_KINDS:
+                return self._hand_to_provider(claimed, now)
             receipt = self._execute(claimed, now)
         except ConfirmationExpired:
             self._close_claimed(claimed, "expired", None)
             raise
         except BankingError as error:
-            self._close_claimed(claimed, "refused", error.code)
+            reason = getattr(error, "reason", None)
+            self._close_claimed(claimed, "refused", f"provider_{reason}" if reason else error.code)
             raise
         except PyMongoError:
             found = self._effect_after_failure(claimed, now)
@@ -244,6 +275,106 @@ class Confirmations:
         settled = (self._settle(operation, now) for operation in lapsed)
         return [outcome for outcome, _ in filter(None, settled)]
 
+    # ----------------------------------------------------------------- payments at the provider
+
+    def settle_at_provider(self, user: str, op_id: object) -> ProviderPayment | None:
+        """Settle a payment handed to the provider by the provider's own word on it (verify by reference),
+        never by a webhook's say-so: executed once it is paid with the amount confirmed, failed once the
+        provider says it was not paid, else still at the provider. Each way is recorded and audited once
+        (``changed`` on the call that did it). None when the op is not this customer's provider payment."""
+        if not _is_op_id(op_id) or self._payments is None:
+            return None
+        operation = self._operations.find_one({"_id": op_id, "user": user})
+        if operation is None or "payment_url" not in operation:
+            return None
+        if operation["status"] != "at_provider":
+            return self._payment_from_doc(operation)
+        status, amount = self._payments.verify(op_id)
+        if status == "successful" and amount in (None, operation["amount_kobo"]):
+            return self._record_paid(operation)
+        if status in UNPAID_STATUSES:
+            return self._record_unpaid(operation, status)
+        if status == "successful":
+            logger.error("operation %s: the provider reports a payment of another amount; not settled", op_id)
+            self._audit(user, operation["kind"], "verify_mismatch", op_id=op_id, reason="amount",
+                        amount_kobo=operation["amount_kobo"])
+        return self._payment_from_doc(operation)
+
+    def settle_all_at_provider(self, user: str) -> list[ProviderPayment]:
+        """Every payment of the customer still at the provider, settled as far as the provider can say now."""
+        if self._payments is None:
+            return []
+        waiting = self._operations.find({"user": user, "status": "at_provider"}, {"_id": 1},
+                                        sort=[("created_at", 1)])
+        return [found for found in (self.settle_at_provider(user, doc["_id"]) for doc in waiting) if found]
+
+    def payment_owner(self, op_id: object) -> str | None:
+        """Whose provider payment this reference is (a provider's webhook names only the reference)."""
+        if not _is_op_id(op_id):
+            return None
+        found = self._operations.find_one({"_id": op_id, "payment_url": {"$exists": True}}, {"user": 1})
+        return None if found is None else str(found["user"])
+
+    def _hand_to_provider(self, operation: dict[str, Any], now: datetime) -> ProviderPayment:
+        """The YES of a payment made at the provider: the deadline checked once more, the amount reserved
+        against today's limit (freeze and limit checked with it), then the payment started at the provider
+        under the op id. Only this claim's worker gets here, so it is started at most once; a provider
+        failure closes the claim as refused, which releases the reservation."""
+        if self._now() >= as_utc(operation["expires_at"]):
+            raise ConfirmationExpired("that confirmation has expired; please start again")
+        assert self._payments is not None
+        opened = self._with_params(operation)
+        self._customers.reserve_payment(opened, now)
+        url = self._payments.start(opened)
+        op_id = operation["_id"]
+        handed = self._operations.update_one(
+            {"_id": op_id, "status": "executing", "claim": operation.get("claim")},
+            {"$set": {"status": "at_provider", "at_provider_at": now,
+                      "payment_url": self._sealer.seal(COLLECTION, op_id, "payment_url", url)},
+             "$unset": {"claim": ""}})
+        if handed.modified_count == 1:
+            self._audit(operation["user"], operation["kind"], "initiated", op_id=op_id,
+                        amount_kobo=operation["amount_kobo"])
+        logger.info("%s operation %s is waiting for the customer's approval at the provider", operation["kind"], op_id)
+        return _payment(opened, "at_provider", url=url)
+
+    def _record_paid(self, operation: dict[str, Any]) -> ProviderPayment:
+        now = self._now()
+        opened = self._with_params(operation)
+        receipt = self._customers.record_provider_payment(opened, now)
+        op_id = operation["_id"]
+        result = self._sealer.seal_json(COLLECTION, op_id, "result", receipt.to_document())
+        recorded = self._operations.update_one(
+            {"_id": op_id, "status": "at_provider"},
+            {"$set": {"status": "executed", "result": result, "closed_at": now}})
+        changed = recorded.modified_count == 1
+        if changed:
+            self._audit(operation["user"], operation["kind"], "executed", op_id=op_id,
+                        amount_kobo=operation["amount_kobo"])
+            logger.info("%s operation %s was paid at the provider (verified)", operation["kind"], op_id)
+        return _payment(opened, "executed", receipt=receipt, changed=changed)
+
+    def _record_unpaid(self, operation: dict[str, Any], status: str) -> ProviderPayment:
+        op_id, user = operation["_id"], operation["user"]
+        closed = self._operations.update_one(
+            {"_id": op_id, "status": "at_provider"},
+            {"$set": {"status": "failed", "reason": status, "closed_at": self._now()}})
+        changed = closed.modified_count == 1
+        if changed:
+            self._customers.release_reservation(user, op_id)
+            self._audit(user, operation["kind"], "failed", op_id=op_id, reason=status,
+                        amount_kobo=operation["amount_kobo"])
+        return _payment(self._with_texts(operation), "failed", reason=status, changed=changed)
+
+    def _payment_from_doc(self, operation: dict[str, Any]) -> ProviderPayment:
+        """A provider payment as it stands in the database (no call to the provider)."""
+        opened = self._with_texts(operation)
+        url = self._sealer.open(COLLECTION, operation["_id"], "payment_url", operation.get("payment_url"))
+        status = operation["status"]
+        return _payment(opened, status, url=url if status == "at_provider" else None,
+                        reason=operation.get("reason") if status == "failed" else None,
+                        receipt=self._result(operation) if status == "executed" else None)
+
     # ----------------------------------------------------------------- internals: claiming
 
     def _claim(self, user: str, op_id: str, now: datetime) -> dict[str, Any]:
@@ -275,6 +406,9 @@ class Confirmations:
             raise AlreadyExecuted("this was already done", receipt=self._result(operation))
         if status == "executing":
             raise AlreadyExecuted("this is already being done", receipt=self._customers.ledger_receipt(user, op_id))
+        if status == "at_provider":
+            raise PaymentAtProvider("this payment is waiting for your approval on the bank's page",
+                                    payment=self._payment_from_doc(operation))
         if status == "pending" and as_utc(operation["expires_at"]) > now:
             return
         if status == "pending":
@@ -428,6 +562,8 @@ class Confirmations:
             {"_id": operation["_id"], "status": "executing", "claim": operation.get("claim")},
             {"$set": {"status": status, "reason": reason, "closed_at": self._now()}, "$unset": {"claim": ""}})
         if closed.modified_count == 1:
+            if self._payments is not None and operation["kind"] in MONEY_KINDS:
+                self._customers.release_reservation(operation["user"], operation["_id"])
             self._audit(operation["user"], operation["kind"], status, op_id=operation["_id"], reason=reason,
                         amount_kobo=operation["amount_kobo"])
         return closed.modified_count == 1
@@ -499,6 +635,13 @@ class Confirmations:
 def _settled(operation: dict[str, Any], outcome: str, reference: str | None) -> Settled:
     return Settled(op_id=operation["_id"], kind=operation["kind"], amount_kobo=operation["amount_kobo"],
                    destination_label=operation["destination_label"], outcome=outcome, reference=reference)
+
+
+def _payment(operation: dict[str, Any], status: str, *, url: str | None = None, reason: str | None = None,
+             receipt: Receipt | None = None, changed: bool = False) -> ProviderPayment:
+    return ProviderPayment(op_id=operation["_id"], kind=operation["kind"], amount_kobo=operation["amount_kobo"],
+                           source=operation["source"], destination_label=operation["destination_label"],
+                           status=status, url=url, reason=reason, receipt=receipt, changed=changed)
 
 
 def _is_op_id(op_id: object) -> bool:

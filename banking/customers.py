@@ -8,6 +8,8 @@ One document per customer in ``profiles``, keyed by the hashed user id::
     holds                                    how many operations were held (orders them; see next_hold_number)
     applied_ops: [op id]                     operations that took effect, each at most once
     voided_ops: [op id]                      claimed operations settled as never to take effect
+    reserved: {<op id>: {day, amount_kobo}}  payments handed to the provider (Mono DirectPay) and not
+                                             settled yet: counted in ``spent`` until paid or released
     scheduled: {unfreeze: {op_id, effective_at},
                 raise_limit: {op_id, effective_at, new_limit_kobo}}
     link: {id, bank, bank_code, connected_at,           present exactly while a bank is linked
@@ -307,6 +309,70 @@ class Customers:
             raise NotConnected("the bank this was asked for is no longer linked")
         return receipt(operation, now, None)  # the link's records go next (Confirmations._finish_disconnect)
 
+    # ----------------------------------------------------------------- payments made at the provider
+    # Mono DirectPay: the customer approves the debit on Mono's page, so the money moves at their bank,
+    # not here. The YES reserves the amount against today's limit (freeze and limit checked in the same
+    # update); the provider's verified word then records the payment once, or releases the reservation.
+
+    def reserve_payment(self, operation: dict[str, Any], now: datetime) -> None:
+        """Count a payment about to be handed to the provider against today's limit, in ONE conditional
+        update that also requires the accounts unfrozen and the link the customer was shown; so two
+        payments waiting at the provider cannot together pass the limit. Safe to repeat."""
+        user, op_id, amount = operation["user"], operation["_id"], operation["amount_kobo"]
+        counts = operation["params"].get("to_account") is None
+        day = day_key(now)
+        for _ in range(MAX_APPLY_ATTEMPTS):
+            document = self._document(user)
+            if op_id in document.get("reserved", {}):
+                return
+            where: dict[str, Any] = {**_unapplied(user, op_id), "frozen": False, **_same_link(operation),
+                                     f"reserved.{op_id}": {"$exists": False}}
+            changes: dict[str, Any] = {"$set": {f"reserved.{op_id}": {"day": day,
+                                                                      "amount_kobo": amount if counts else 0}}}
+            if counts:
+                limit = int(document["daily_limit_kobo"])
+                where["daily_limit_kobo"] = limit
+                where["$or"] = _within_limit(day, limit, amount)
+                changes["$inc"] = {f"spent.{day}": amount}
+            if self._profiles.update_one(where, changes).matched_count == 1:
+                return
+            self._why_not_reserved(operation, day, counts)
+        raise StorageError("the balance kept changing; please try again")
+
+    def release_reservation(self, user: str, op_id: str) -> bool:
+        """The provider did not take the payment, or says it was not paid: today's spending goes back
+        down by what was reserved. True when this call released it (at most once)."""
+        document = self._profiles.find_one({"_id": user}, {f"reserved.{op_id}": 1})
+        entry = ((document or {}).get("reserved") or {}).get(op_id)
+        if entry is None:
+            return False
+        changes: dict[str, Any] = {"$unset": {f"reserved.{op_id}": ""}}
+        if entry.get("amount_kobo"):
+            changes["$inc"] = {f"spent.{entry['day']}": -int(entry["amount_kobo"])}
+        released = self._profiles.update_one({"_id": user, f"reserved.{op_id}.day": entry["day"]}, changes)
+        return released.modified_count == 1
+
+    def record_provider_payment(self, operation: dict[str, Any], now: datetime) -> Receipt:
+        """The provider confirmed the payment: it goes in the link's ledger and off the shown balance,
+        once. Nothing here may refuse it (the money has moved at the bank); its amount was counted
+        against the limit when it was reserved."""
+        user, op_id, amount, source = operation["user"], operation["_id"], operation["amount_kobo"], operation["source"]
+        updated = self._profiles.find_one_and_update(
+            {**_unapplied(user, op_id), "link": {"$exists": True}, **_same_link(operation)},
+            {"$inc": {f"link.accounts.{source}.balance_kobo": -amount},
+             "$set": {f"link.ledger.{op_id}": self._ledger_entry(operation, now)},
+             "$push": {"applied_ops": op_id}, "$unset": {f"reserved.{op_id}": ""}},
+            projection={f"link.accounts.{source}": 1}, return_document=ReturnDocument.AFTER)
+        if updated is not None:
+            return receipt(operation, now, int(updated["link"]["accounts"][source]["balance_kobo"]))
+        already = self.applied_receipt(operation, now)
+        if already is not None:
+            return already
+        # the link it was paid from is gone (disconnected meanwhile): the payment is still one that was made
+        self._profiles.update_one(_unapplied(user, op_id),
+                                  {"$push": {"applied_ops": op_id}, "$unset": {f"reserved.{op_id}": ""}})
+        return receipt(operation, now, None)
+
     def applied_receipt(self, operation: dict[str, Any], now: datetime) -> Receipt | None:
         """The receipt if the operation took effect, else None; ConfirmationExpired if it was voided."""
         user, op_id = operation["user"], operation["_id"]
@@ -395,6 +461,23 @@ class Customers:
             raise LimitExceeded(f"only {format_naira(remaining)} of today's limit is left",
                                 remaining_kobo=remaining, limit_kobo=limit)
         return None  # a concurrent change (e.g. a new limit) raced us; try again
+
+    def _why_not_reserved(self, operation: dict[str, Any], day: str, counts: bool) -> None:
+        """Raise the reason a reservation matched nothing; return when a concurrent change raced it."""
+        user, op_id, amount = operation["user"], operation["_id"], operation["amount_kobo"]
+        document = self._profiles.find_one({"_id": user})
+        if document is None or "link" not in document or not _same_link_as(document, operation):
+            raise NotConnected("the bank this was asked for is no longer linked")
+        if _seen(document, op_id):
+            raise ConfirmationExpired("that confirmation can no longer run; please start again")
+        if document.get("frozen"):
+            raise AccountFrozen("your accounts were frozen before this could run")
+        limit = int(document["daily_limit_kobo"])
+        spent = int(document.get("spent", {}).get(day, 0))
+        if counts and spent + amount > limit:
+            remaining = max(0, limit - spent)
+            raise LimitExceeded(f"only {format_naira(remaining)} of today's limit is left",
+                                remaining_kobo=remaining, limit_kobo=limit)
 
     def _ledger_entry(self, operation: dict[str, Any], now: datetime) -> dict[str, Any]:
         """How an executed movement is recorded on the link: names and narration sealed, no full number."""

@@ -18,6 +18,7 @@ full account number, so they are safe to log.
     │   └── ConfirmationSuperseded    confirmation_superseded
     ├── ConfirmationExpired           confirmation_expired
     ├── AlreadyExecuted               already_executed    (.receipt)
+    ├── PaymentAtProvider             payment_at_provider (.payment: waiting for the customer's approval)
     ├── ChangeAlreadyScheduled        change_already_scheduled (.change)
     ├── ProviderUnavailable           provider_unavailable
     │   └── ProviderError             provider_unavailable (banking.hosted: .reason)
@@ -34,7 +35,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from banking.models import Receipt, ScheduledChange
+    from banking.models import ProviderPayment, Receipt, ScheduledChange
 
 
 class BankingError(Exception):
@@ -137,6 +138,17 @@ class AlreadyExecuted(BankingError):
         self.receipt = receipt
 
 
+class PaymentAtProvider(BankingError):
+    """The operation was confirmed and handed to the provider (Mono DirectPay); it waits for the
+    customer's approval on the provider's page and is never started again."""
+
+    code = "payment_at_provider"
+
+    def __init__(self, message: str = "", *, payment: ProviderPayment | None = None) -> None:
+        super().__init__(message)
+        self.payment = payment
+
+
 class ChangeAlreadyScheduled(BankingError):
     """An unfreeze (or a limit raise) is already waiting out its cooling-off; it is not replaced.
 
@@ -157,7 +169,7 @@ class ProviderUnavailable(BankingError):
 
 
 class ReadOnlyLink(BankingError):
-    """The linked bank's provider lets the assistant read, not move money (Plaid; Mono until payments)."""
+    """The linked bank's provider lets the assistant read, not move money (Plaid)."""
 
     code = "read_only_link"
 

@@ -171,6 +171,28 @@ class Settled:
 
 
 @dataclass(frozen=True)
+class ProviderPayment:
+    """A confirmed money movement handed to the provider (Mono DirectPay), and what became of it.
+
+    ``status``: "at_provider" (the customer approves it on ``url``; nothing is done until the
+    provider confirms), "executed" (the provider confirmed it: ``receipt``) or "failed" (the
+    provider says it was not paid: ``reason`` is its word, e.g. failed, abandoned, cancelled).
+    ``changed``: this call settled it, so the customer has not been told yet.
+    """
+
+    op_id: str
+    kind: str
+    amount_kobo: int
+    source: str | None
+    destination_label: str
+    status: str
+    url: str | None = None
+    reason: str | None = None
+    receipt: Receipt | None = None
+    changed: bool = False
+
+
+@dataclass(frozen=True)
 class ScheduledChange:
     """A confirmed unfreeze or limit raise waiting out the cooling-off; the customer may cancel it."""
 

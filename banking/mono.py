@@ -13,6 +13,11 @@ Endpoints used (base ``MONO_BASE_URL``, header ``mono-sec-key``)::
     POST /v2/payments/initiate          {amount (kobo), type: "onetime-debit", method: "account", account,
                                          reference, description, redirect_url, customer} -> data.mono_url
     GET  /v2/payments/verify/{reference} data.status: successful | failed | pending | abandoned | ...
+    POST /v3/lookup/account-number      {nip_code, account_number} -> data.name (name enquiry)
+
+DirectPay's outcome arrives by webhook (``direct_debit.payment_successful``, ``_failed``,
+``_cancelled``, ``_abandoned``; ``data.object.reference`` is ours) and is always checked
+with ``GET /v2/payments/verify/{reference}`` before the customer is told.
 
 Webhooks (``/webhooks/whatsapp/bank/mono``) carry the ``mono-webhook-secret`` header,
 compared in constant time before the body is read (``is_valid_mono_secret``).
@@ -33,8 +38,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from banking.catalog import BANKS
 from banking.crypto import secret_weakness
-from banking.errors import ConfigError
+from banking.errors import ConfigError, NameEnquiryFailed
 from banking.hosted import LinkedAccount, LinkPage, LinkResult, ProviderError, ProviderTransaction
 from banking.money import mask_account_number
 from banking.provider_categories import from_mono
@@ -315,6 +321,20 @@ class MonoProvider:
             body["account"] = account_token
         return LinkPage(url=_mono_url(self._client.post("/v2/payments/initiate", body)))
 
+    def name_enquiry(self, account_number: str, bank: str) -> str:
+        """The holder's name for a NUBAN at a bank (Mono's account number lookup)."""
+        try:
+            answer = self._client.post("/v3/lookup/account-number",
+                                       {"nip_code": BANKS[bank][0], "account_number": account_number})
+        except ProviderError as error:
+            if error.reason == "refused":
+                raise NameEnquiryFailed("the receiving bank could not confirm this account") from error
+            raise
+        name = (answer.get("data") or {}).get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise NameEnquiryFailed("the receiving bank could not confirm this account")
+        return " ".join(name.split()).title()
+
     def payment_status(self, reference: str) -> tuple[str, int | None]:
         """Mono's word on a payment by our reference: (status, amount in kobo)."""
         data = self._client.get(f"/v2/payments/verify/{reference}").get("data") or {}
@@ -358,8 +378,8 @@ def _mono_error(response: httpx.Response) -> ProviderError:
 def _route(path: str) -> str:
     """A path fit for a log line: account ids and references replaced."""
     parts = path.split("?")[0].split("/")
-    return "/".join(part if part in ("", "v2", "accounts", "payments", "initiate", "balance", "transactions",
-                                     "unlink", "verify") else ":id" for part in parts)
+    return "/".join(part if part in ("", "v2", "v3", "accounts", "payments", "initiate", "balance", "transactions",
+                                     "unlink", "verify", "lookup", "account-number") else ":id" for part in parts)
 
 
 def _mono_url(answer: dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ from banking.service import BankingService
 logger = logging.getLogger(__name__)
 
 UPDATED_INTENT = "EXTERNAL_bank_updated"
+PAYMENT_INTENT = "EXTERNAL_payment_updated"
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,20 @@ class ProviderWebhooks:
             news = _mono_news(event)
             return None if news is None else links.delivery_for_user(user, "mono", UPDATED_INTENT,
                                                                      {"bank_event": news})
+        if event.kind == "payment" and event.reference:
+            return self._payment_delivery(event)
         logger.info("Mono webhook %s needs nothing from us", event.event or "of no event")
         return None
+
+    def _payment_delivery(self, event: MonoEvent) -> Delivery | None:
+        """A DirectPay payment's news goes to its customer's conversation; what it says is not trusted:
+        the action the rule runs asks Mono (verify by reference) before the customer is told anything."""
+        user = self._service.payment_owner(event.reference or "")
+        if user is None:
+            logger.info("a Mono payment webhook for no payment of ours; ignored")
+            return None
+        return self._service.links.delivery_for_user(user, "mono", PAYMENT_INTENT,
+                                                     {"payment_ref": event.reference or ""})
 
     # ----------------------------------------------------------------- Plaid
 

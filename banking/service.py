@@ -9,7 +9,9 @@ them), reads balances and history, and hands the rest to:
                             with its cooling-off) and the link (accounts, ledger); the ONE
                             conditional update in which money moves
     banking.confirmations   the confirmation state machine (hold, confirm, cancel, expiry,
-                            supersede, settling lapsed claims): at most once, never after expiry
+                            supersede, settling lapsed claims): at most once, never after expiry;
+                            with Mono, money movements paid on Mono's page (DirectPay) and settled
+                            by Mono's verified word
     banking.sealing         which stored fields are sealed, and how
 
 Nothing in the database gives away an account or phone number or whom money went
@@ -44,7 +46,7 @@ from banking.catalog import (
     canonical_network,
 )
 from banking.config import Settings
-from banking.confirmations import CANCEL_REASONS, EXECUTION_LEASE, Confirmations
+from banking.confirmations import CANCEL_REASONS, EXECUTION_LEASE, Confirmations, ProviderPayments
 from banking.crypto import CryptoError, Keyring, field_context
 from banking.customers import (
     MONEY_KINDS,
@@ -54,6 +56,7 @@ from banking.customers import (
     new_link,
     profile_from_doc,
 )
+from banking.customers import reference as receipt_reference
 from banking.errors import (
     AccountFrozen,
     BankingError,
@@ -81,6 +84,7 @@ from banking.models import (
     LimitStatus,
     PendingOperation,
     Profile,
+    ProviderPayment,
     Receipt,
     ScheduledChange,
     Settled,
@@ -150,7 +154,10 @@ class BankingService:
         self._customers = Customers(db, self._sealer, settings, self._now, self._audit,
                                     revoke=self._revoke_at_provider if self.links_by_webhook else None)
         self._links = BankLinks(db, self._sealer, self._now)
-        self._confirmations = Confirmations(db, self._customers, self._sealer, settings, self._now, self._audit)
+        payments = (ProviderPayments(start=self._start_payment, verify=self._verify_payment)
+                    if self.pays_at_provider else None)
+        self._confirmations = Confirmations(db, self._customers, self._sealer, settings, self._now, self._audit,
+                                            payments=payments)
 
     @property
     def settings(self) -> Settings:
@@ -175,8 +182,14 @@ class BankingService:
 
     @property
     def provider_moves_money(self) -> bool:
-        """False for a read-only provider (Plaid, and Mono until payments run through it in chat)."""
-        return not self.links_by_webhook
+        """False for a read-only provider (Plaid)."""
+        return not self.links_by_webhook or self.pays_at_provider
+
+    @property
+    def pays_at_provider(self) -> bool:
+        """True when a confirmed money movement is paid on the provider's page (Mono DirectPay) and is
+        done only once the provider confirms it, instead of moving here at once."""
+        return self.links_by_webhook and bool(getattr(self._provider, "moves_money", False))
 
     @property
     def provider(self) -> Any:
@@ -356,7 +369,7 @@ class BankingService:
         if canonical is None:
             raise InvalidDetails("unknown biller")
         ref = re.sub(r"[\s-]", "", _as_text(customer_ref))
-        return self._call_provider(lambda: self._provider.validate_biller_ref(canonical, ref))
+        return self._call_provider(lambda: self._biller_directory().validate_biller_ref(canonical, ref))
 
     # ----------------------------------------------------------------- reading
 
@@ -509,7 +522,7 @@ class BankingService:
             _require_funds(profile, src, amount_kobo)
             _require_within_limit(document, amount_kobo, self._now())
             ref = re.sub(r"[\s-]", "", _as_text(customer_ref))
-            name = self._call_provider(lambda: self._provider.validate_biller_ref(canonical, ref))
+            name = self._call_provider(lambda: self._biller_directory().validate_biller_ref(canonical, ref))
             label = f"{canonical} {mask_reference(ref)} ({name})"
             params = {"biller": canonical, "customer_ref": ref, "customer_name": name}
             return self._hold(document, "bill", amount_kobo, src, label, name, params)
@@ -615,10 +628,29 @@ class BankingService:
         return self._confirmations.executed_receipt(user, op_id)
 
     @_guard_storage
-    def confirm(self, user: str, op_id: str) -> Receipt:
+    def confirm(self, user: str, op_id: str) -> Receipt | ProviderPayment:
         """Execute a pending operation at most once and never after it expired, re-checking freeze, funds
-        and limit atomically. A scheduled unfreeze or raise comes back with ``effective_at``."""
+        and limit atomically. A scheduled unfreeze or raise comes back with ``effective_at``. With Mono, a
+        money movement comes back as a ProviderPayment "at_provider": started once, under the op id as
+        Mono's reference, and waiting for the customer's approval on ``url``."""
         return self._confirmations.confirm(user, op_id)
+
+    @_guard_storage
+    def settle_payment(self, user: str, op_id: str) -> ProviderPayment | None:
+        """Mono's verified word on one payment of this customer (GET verify by reference): "executed" once
+        paid, "failed" once Mono says it was not, else still "at_provider". ``changed`` is set on the one
+        call that settled it. None when the op is not this customer's payment at the provider."""
+        return self._verified(user, lambda: self._confirmations.settle_at_provider(user, op_id))
+
+    @_guard_storage
+    def settle_payments(self, user: str) -> list[ProviderPayment]:
+        """Every payment of this customer still waiting at the provider, each verified with it now."""
+        return self._verified(user, lambda: self._confirmations.settle_all_at_provider(user))
+
+    @_guard_storage
+    def payment_owner(self, reference: str) -> str | None:
+        """Whose payment at the provider a webhook's reference names (None: not one of ours)."""
+        return self._confirmations.payment_owner(reference)
 
     @_guard_storage
     def cancel(self, user: str, op_id: str, reason: str = "customer") -> None:
@@ -640,7 +672,7 @@ class BankingService:
         """The checks every money operation starts with, in the order customers should hear them."""
         document = self._customers.connected(user)
         profile = profile_from_doc(document)
-        if self.links_by_webhook:
+        if self.links_by_webhook and not self.pays_at_provider:
             raise ReadOnlyLink(f"{self._provider.name} links are read-only here: money cannot move from this chat")
         if profile.frozen:
             raise AccountFrozen("your accounts are frozen; unfreeze them to move money")
@@ -703,6 +735,35 @@ class BankingService:
             "user": user, "bank": bank, "provider": self._provider.name, "scopes": list(CONSENT_SCOPES),
             "granted_at": now, "revoked_at": None,
         })
+
+    def _biller_directory(self) -> Any:
+        """Who knows the name on a meter or smartcard: the provider, when it has a biller look-up (Mono has
+        none, so bills cannot be paid through it from the chat)."""
+        if not hasattr(self._provider, "validate_biller_ref"):
+            raise ReadOnlyLink("bills cannot be paid from this bank in the chat")
+        return self._provider
+
+    def _start_payment(self, operation: dict[str, Any]) -> str:
+        """Start the payment at Mono under the op id as our reference; the page where the customer approves it."""
+        provider: Any = self._hosted()
+        user = operation["user"]
+        token = self._token(user)
+        page = self._call_provider(lambda: provider.start_payment(
+            reference=operation["_id"], amount_kobo=operation["amount_kobo"], account_token=token,
+            description=_payment_description(operation), user=user))
+        return page.url
+
+    def _verify_payment(self, reference: str) -> tuple[str, int | None]:
+        provider: Any = self._hosted()
+        return self._call_provider(lambda: provider.payment_status(reference))
+
+    def _verified(self, user: str, settle: Callable[[], R]) -> R:
+        """Run a settlement that asks the provider; a provider failure is audited before it is raised."""
+        try:
+            return settle()
+        except ProviderUnavailable as error:
+            self._audit(user, "payment", "verify_failed", reason=_provider_reason(error))
+            raise
 
     def _hosted(self) -> HostedLinkProvider:
         if not isinstance(self._provider, HostedLinkProvider):
@@ -872,6 +933,12 @@ def _link_currency(document: dict[str, Any]) -> str:
     for kind in sorted(accounts, key=lambda k: (k != "checking", k)):
         return str(accounts[kind].get("currency") or "NGN")
     return "NGN"
+
+
+def _payment_description(operation: dict[str, Any]) -> str:
+    """What the customer reads on Mono's page: the kind and our receipt reference, never a name or number."""
+    what = {"transfer": "Transfer", "bill": "Bill payment", "airtime": "Airtime"}[operation["kind"]]
+    return f"{what} {receipt_reference(operation['_id'])}"
 
 
 def _as_text(value: object) -> str:

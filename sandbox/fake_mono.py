@@ -3,12 +3,19 @@
 Endpoints (header ``mono-sec-key`` checked on each): ``POST /v2/accounts/initiate``
 (auth and reauth), ``GET /v2/accounts/{id}``, ``/balance``, ``/transactions`` (pages of
 ``page_size`` linked by ``meta.next``), ``POST /v2/accounts/{id}/unlink``,
-``POST /v2/payments/initiate``, ``GET /v2/payments/verify/{reference}``.
+``POST /v2/payments/initiate``, ``GET /v2/payments/verify/{reference}``,
+``POST /v3/lookup/account-number`` (a made-up holder name; account numbers starting
+``000`` are unknown).
 
 The customer's side of the hosted page is ``finish(reference)``: it POSTs the
 ``mono.events.account_connected`` webhook (with ``meta.ref``) to the configured webhook
 URL, signed with ``mono-webhook-secret`` as Mono does. ``fail_next`` makes the next
-calls under a path prefix answer an HTTP error (429, 500, ...), to rehearse failures.
+calls under a path prefix answer an HTTP error (429, 500, ...), to rehearse failures;
+``slow`` delays answers under a path prefix (timeouts).
+
+The customer's side of DirectPay's page is ``settle_payment(reference, status)``: the
+payment becomes ``successful``, ``failed``, ``abandoned`` or ``cancelled`` and the
+documented ``direct_debit.payment_<status>`` webhook is POSTed, signed, to the webhook URL.
 
 Mono Connect's page is served by the fake itself (``GET /connect/<id>``, the ``mono_url``):
 one button links a new account (``MonoAccount`` with ``sample_transactions``), sends the
@@ -85,6 +92,7 @@ class FakeMono:
         self.payments: dict[str, dict[str, Any]] = {}
         self.requests: list[dict[str, Any]] = []
         self.fail_next: dict[str, list[int]] = {}
+        self.slow: dict[str, float] = {}  # path prefix -> seconds before answering
         self.webhook_url: str | None = None
         self.base_url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -127,6 +135,7 @@ class FakeMono:
         app.router.add_post("/connect/{page}", self._connect_finish)
         app.router.add_post("/v2/payments/initiate", self._pay)
         app.router.add_get("/v2/payments/verify/{reference}", self._verify)
+        app.router.add_post("/v3/lookup/account-number", self._lookup)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
@@ -157,6 +166,25 @@ class FakeMono:
 
     def reauth_webhook(self, account_id: str) -> dict[str, Any]:
         return {"event": "mono.events.reauthorisation_required", "data": {"account": {"_id": account_id}}}
+
+    def payment_webhook(self, reference: str, status: str) -> dict[str, Any]:
+        """The documented ``direct_debit.payment_<status>`` body for one payment (its event id is new each time)."""
+        payment = self.payments[reference]
+        return {"event": f"direct_debit.payment_{status}", "event_id": secrets.token_urlsafe(32),
+                "timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                "data": {"type": "onetime-debit", "object": {
+                    "_id": secrets.token_hex(12), "id": payment["id"], "status": status,
+                    "message": f"Payment was {status}", "description": payment.get("description"),
+                    "amount": payment["amount"], "fee": 6100, "currency": "NGN", "liveMode": False,
+                    "account": payment.get("account"), "customer": None, "reference": reference,
+                    "created_at": payment["created_at"],
+                    "updated_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")}}}
+
+    def settle_payment(self, reference: str, status: str = "successful") -> tuple[int, bytes]:
+        """The customer approves (``successful``) or not (``failed``, ``abandoned``, ``cancelled``) on
+        DirectPay's page: the payment takes that status and Mono's webhook says so."""
+        self.payments[reference]["status"] = status
+        return self.send_webhook(self.payment_webhook(reference, status))
 
     def send_webhook(self, payload: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> tuple[int, bytes]:
         """POST a webhook to ``webhook_url`` as Mono does; (status, body bytes sent)."""
@@ -288,9 +316,12 @@ class FakeMono:
             return web.json_response({"status": "failed", "message": "invalid payment"}, status=400)
         if body["reference"] in self.payments:
             return web.json_response({"status": "failed", "message": "duplicate reference"}, status=400)
-        self.payments[body["reference"]] = {**body, "status": "pending"}
+        await self._stall(request)
+        payment_id = f"ODI{secrets.token_hex(6).upper()}"
+        self.payments[body["reference"]] = {**body, "status": "pending", "id": payment_id,
+                                            "created_at": datetime.now(timezone.utc).isoformat()}
         return web.json_response({"status": "successful", "message": "Payment Initiated Successfully", "data": {
-            "id": f"ODI{secrets.token_hex(6).upper()}", "mono_url": f"https://checkout.mono.co/{body['reference']}",
+            "id": payment_id, "mono_url": f"https://checkout.mono.co/{body['reference']}",
             "type": "onetime-debit", "method": body.get("method", "account"), "amount": body["amount"],
             "description": body.get("description"), "reference": body["reference"],
             "created_at": datetime.now(timezone.utc).isoformat()}})
@@ -299,9 +330,30 @@ class FakeMono:
         refused = self._check(request)
         if refused is not None:
             return refused
+        await self._stall(request)
         payment = self.payments.get(request.match_info["reference"])
         if payment is None:
             return web.json_response({"status": "failed", "message": "Payment not found"}, status=404)
         return web.json_response({"status": "successful", "message": "Payment retrieved", "data": {
             "id": "txd_wzb8uhew4j9ngru43a123456", "status": payment["status"], "amount": payment["amount"],
             "reference": payment["reference"], "type": "onetime-debit", "currency": "NGN"}})
+
+    async def _lookup(self, request: web.Request) -> web.Response:
+        refused = self._check(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        number, code = str(body.get("account_number") or ""), str(body.get("nip_code") or "")
+        if len(number) != 10 or not number.isdigit() or not code:
+            return web.json_response({"status": "failed", "message": "invalid account number"}, status=400)
+        if number.startswith("000"):
+            return web.json_response({"status": "failed", "message": "Account not found"}, status=404)
+        names = ("ADEBAYO OKONKWO", "CHIOMA BELLO", "IBRAHIM ADEYEMI", "NGOZI EZE")
+        return web.json_response({"status": "successful", "message": "Lookup Successful", "data": {
+            "name": names[int(number) % len(names)], "account_number": number, "bvn": None,
+            "bank": {"name": "", "code": code}}})
+
+    async def _stall(self, request: web.Request) -> None:
+        for prefix, seconds in self.slow.items():
+            if request.path.startswith(prefix):
+                await asyncio.sleep(seconds)

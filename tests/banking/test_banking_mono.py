@@ -245,12 +245,15 @@ def test_a_failure_while_completing_lets_the_next_delivery_finish_it(
     assert service.complete_bank_link(USER).kind == "connected"
 
 
-def test_money_cannot_move_from_a_mono_link_in_chat(
+def test_bills_cannot_be_paid_through_mono_which_has_no_biller_look_up(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
     linked(service, mono, hooks)
     service.complete_bank_link(USER)
     with pytest.raises(errors.ReadOnlyLink):
-        service.prepare_transfer(USER, 100_000, "savings", account_number="0123456780", bank="Zenith")
+        service.validate_biller_ref("Ikeja Electric", "45012345678")
+    with pytest.raises(errors.ReadOnlyLink):
+        service.prepare_bill(USER, 500_000, "savings", "Ikeja Electric", "45012345678")
+    assert not mono.payments
 
 
 def test_disconnect_unlinks_at_mono(service: BankingService, mono: FakeMono, hooks: ProviderWebhooks,
