@@ -33,7 +33,8 @@ TRAINING_INPUTS := config.yml $(shell find domain data -name '*.yml' 2>/dev/null
 
 # The whole product on this machine: a stand-in for Meta (fake Graph API and a
 # WhatsApp-like chat page on http://localhost:8080) with throwaway secrets, and the
-# bot (`make serve`) wired to it.
+# bot (`make serve`) wired to it. `make run BANK_PROVIDER=mono` (or plaid) adds a fake of
+# that provider: its hosted page links the bank and its signed webhook reaches the chat.
 run: setup $(MODEL)
 	$(BIN)/python -m sandbox run -- scripts/serve.sh $(MODEL)
 

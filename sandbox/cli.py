@@ -6,6 +6,10 @@
                                                 Ctrl-C/SIGTERM stops both, and so does CMD ending
     python -m sandbox --print-env               shell exports of one set of throwaway values
 
+With ``BANK_PROVIDER=mono`` or ``plaid`` (and none of that provider's keys) a fake of the
+provider runs beside it and the bot command gets its settings (``sandbox.providers``), so
+linking a bank goes through the fake's hosted page and its signed webhook.
+
 Refuses to start where ``ENVIRONMENT=production`` or ``SANDBOX_FORBIDDEN=1``.
 """
 
@@ -30,6 +34,7 @@ from sandbox.config import (
     check_allowed,
 )
 from sandbox.fake_meta import start_server
+from sandbox.providers import RunningProvider, start_fake_provider, wanted_provider
 
 log = logging.getLogger("sandbox")
 
@@ -160,10 +165,15 @@ async def _stop_process(process: asyncio.subprocess.Process, first_signal: int, 
             await asyncio.wait_for(process.wait(), None if sig == signal.SIGKILL else timeout)
 
 
-async def serve(config: SandboxConfig, command: Sequence[str] = (), *, stop_timeout: float = 10.0) -> int:
-    """Run the sandbox (and ``command``) until a signal arrives or the command ends."""
+async def serve(config: SandboxConfig, command: Sequence[str] = (), *, stop_timeout: float = 10.0,
+                environ: Mapping[str, str] | None = None) -> int:
+    """Run the sandbox (and ``command``, with a fake bank provider when one is asked for) until a
+    signal arrives or the command ends."""
+    environ = os.environ if environ is None else environ
     running = await start_server(config)
     config = running.config
+    wanted = wanted_provider(environ) if command else None
+    bank: RunningProvider | None = start_fake_provider(wanted, config.bot_webhook_url) if wanted else None
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[int] = []
@@ -175,12 +185,16 @@ async def serve(config: SandboxConfig, command: Sequence[str] = (), *, stop_time
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
     print(banner(config, command), flush=True)
+    if bank is not None:
+        print(f"  bank provider    a fake {bank.name.capitalize()} on {bank.base_url} (BANK_PROVIDER={bank.name}): "
+              "the link in the chat opens its page,\n                   whose button links the bank and sends "
+              "its signed webhook to the bot", flush=True)
     exit_code = 0
     try:
         if not command:
             await stop.wait()
         else:
-            env = {**os.environ, **config.bot_environment()}
+            env = {**environ, **config.bot_environment(), **(bank.environment if bank else {})}
             try:
                 process = await asyncio.create_subprocess_exec(*command, env=env, start_new_session=True)
             except (FileNotFoundError, PermissionError) as exc:
@@ -203,6 +217,8 @@ async def serve(config: SandboxConfig, command: Sequence[str] = (), *, stop_time
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        if bank is not None:
+            await asyncio.to_thread(bank.stop)
         await running.stop()
     return exit_code
 
@@ -241,7 +257,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
-        return asyncio.run(serve(config, command, stop_timeout=options.stop_timeout))
+        return asyncio.run(serve(config, command, stop_timeout=options.stop_timeout, environ=environ))
     except OSError as error:  # the port is taken, most likely
         print(f"sandbox: cannot listen on {config.host}:{config.port}: {error.strerror or error}", file=sys.stderr)
         return 1
