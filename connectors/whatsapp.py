@@ -9,7 +9,9 @@ verification challenge, POST receives messages and delivery statuses. A POST is
 checked against ``X-Hub-Signature-256`` before anything is parsed (a body over
 Meta's 3 MB maximum is refused with 413 before its signature is computed), answered at
 once, and handled in the background: deduplicated by message id in MongoDB,
-one user's messages in arrival order, different users side by side. A user who
+one user's messages in arrival order, different users side by side. The read
+receipt (with the typing indicator) goes beside the message, a bounded number at
+once, and is never waited for (connectors.whatsapp_lanes.SideCalls). A user who
 sends faster than RATE_LIMIT_MESSAGES per RATE_LIMIT_WINDOW_SECONDS is told once
 to slow down and the excess is dropped (see connectors.whatsapp_ratelimit).
 A spending chart the action server wrote under CHART_DIR is uploaded to Meta and
@@ -74,7 +76,7 @@ from connectors.whatsapp_inbound import (
     WebhookBatch,
     parse_webhook,
 )
-from connectors.whatsapp_lanes import SenderLanes
+from connectors.whatsapp_lanes import SenderLanes, SideCalls
 from connectors.whatsapp_outbound import (
     BUTTON_ID_LIMIT,
     LIST_ROW_ID_LIMIT,
@@ -336,6 +338,7 @@ class WhatsAppOutput(OutputChannel):
         self.client = client
         self._describe = describe
         self._charts = charts
+        self.replied = False  # a message of this turn has reached Meta
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """Rasa's order: text (with buttons or quick replies), then custom, image, attachment, elements."""
@@ -437,6 +440,7 @@ class WhatsAppOutput(OutputChannel):
             except WhatsAppApiError:
                 logger.warning("A %s response to %s was not delivered", purpose, self._describe(recipient_id))
                 return False
+            self.replied = True
             logger.debug("Sent a %s response to %s", purpose, self._describe(recipient_id))
         return True
 
@@ -480,6 +484,7 @@ class WhatsAppInput(InputChannel):
         self._store: WhatsAppStore | None = None
         self._store_lock: asyncio.Lock | None = None
         self._lanes = SenderLanes(describe=self.describe_user)
+        self._side_calls = SideCalls(self._lanes)
         self.rate_limiter = rate_limiter or RateLimiter(config.rate_limit)
         if not self.rate_limiter.config.enabled:
             logger.warning("WhatsApp per-user rate limit is off (RATE_LIMIT_MESSAGES=0)")
@@ -624,18 +629,23 @@ class WhatsAppInput(InputChannel):
             await self._rate_limited(message, verdict)
             return
         logger.info("WhatsApp %s message %s from %s", message.kind, _reference(message.message_id), who)
-        try:
-            await self.client.mark_read(message.message_id)
-        except WhatsAppApiError:
-            logger.info("Read receipt for %s not sent; handling the message anyway", who)
-
         output = self.get_output_channel()
+        self._side_calls.submit("read receipt", lambda: self._mark_read(message, output))
+        await asyncio.sleep(0)  # the receipt's request starts first; its answer is not waited for
         if message.handling == FOR_RASA and message.text is not None:
             await self._hand_to_rasa(message, message.text, output, on_new_message)
         elif message.handling == VOICE:
             await self._handle_voice(message, output, on_new_message)
         else:
             await output.send_text_message(message.sender, unsupported_reply(message.kind))
+
+    async def _mark_read(self, message: InboundMessage, output: WhatsAppOutput) -> None:
+        """Blue ticks, with the typing indicator unless the answer already went (it would outlast it)."""
+        try:
+            await self.client.mark_read(message.message_id, typing=not output.replied)
+        except WhatsAppApiError:
+            logger.info("Read receipt for %s not sent; the message is handled anyway",
+                        self.describe_user(message.sender))
 
     async def _rate_limited(self, message: InboundMessage, verdict: Verdict) -> None:
         """Drop a message over the user's limit (it stays claimed, so a redelivery is dropped too)."""

@@ -4,7 +4,9 @@ Meta wants a 200 within seconds, and Rasa may take longer than that, so the
 webhook only queues work here. Each sender has a FIFO lane drained by one task;
 a lane disappears when it runs dry, so idle users cost nothing. Every task is
 kept in a set until it ends (asyncio holds only weak references to tasks), and
-a job that raises is logged and does not stop the lane.
+a job that raises is logged and does not stop the lane. Calls made beside a message
+(read receipts with their typing indicator) go through ``SideCalls``: in the
+background, a bounded number at once, never awaited by the message itself.
 """
 
 from __future__ import annotations
@@ -87,3 +89,46 @@ class SenderLanes:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._lanes.clear()
+
+
+class SideCalls:
+    """Best-effort calls beside a customer's message (a read receipt, a typing indicator), never in its way.
+
+    Each runs in the background (``SenderLanes.spawn``, so shutdown waits for it too): at most
+    ``limit`` at once, up to ``backlog`` more waiting for a free slot. Beyond that a call is
+    dropped and counted, since a late receipt is worth little and a burst must not pile up
+    thousands of them. A call that raises is logged; nothing it does reaches the message.
+    """
+
+    def __init__(self, lanes: SenderLanes, limit: int = 8, backlog: int = 256) -> None:
+        if limit < 1 or backlog < 0:
+            raise ValueError("limit must be at least 1 and backlog not negative")
+        self._lanes = lanes
+        self.limit = limit
+        self.backlog = backlog
+        self._slots: asyncio.Semaphore | None = None  # made inside the running loop
+        self.pending = 0
+        self.dropped = 0
+
+    def submit(self, purpose: str, call: Job) -> bool:
+        """Start ``call`` in the background (from the event loop); False when it was dropped."""
+        if self.pending >= self.limit + self.backlog:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 100 == 0:
+                logger.warning("WhatsApp %s dropped: %d calls beside messages already waiting (%d dropped so far)",
+                               purpose, self.pending, self.dropped)
+            return False
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.limit)
+        self.pending += 1
+        self._lanes.spawn(self._run(purpose, call, self._slots))
+        return True
+
+    async def _run(self, purpose: str, call: Job, slots: asyncio.Semaphore) -> None:
+        try:
+            async with slots:
+                await call()
+        except Exception as exc:  # logged here: the message it was made for goes on regardless
+            logger.error("WhatsApp %s failed (%s)", purpose, type(exc).__name__, exc_info=exc)
+        finally:
+            self.pending -= 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -31,8 +32,10 @@ from connectors.whatsapp import (
     SOMETHING_WENT_WRONG,
     VOICE_NOT_SUPPORTED,
     Transcript,
+    WhatsAppInput,
     WhatsAppOutput,
 )
+from connectors.whatsapp_lanes import SideCalls
 from connectors.whatsapp_store import DEDUP_RETENTION, INBOUND_COLLECTION, STATUS_COLLECTION
 
 # -- GET: Meta's subscription check ---------------------------------------------------
@@ -94,7 +97,8 @@ async def test_readable_messages_reach_rasa_and_the_reply_reaches_the_user(
     assert isinstance(message.output_channel, WhatsAppOutput)
     assert message.metadata["whatsapp"]["type"] == kind
 
-    read, reply = graph.requests
+    (read,) = graph.of_kind("read")  # sent beside the message: it may reach Meta before or after the reply
+    (reply,) = graph.of_kind("message")
     assert read.json == {
         "messaging_product": "whatsapp",
         "status": "read",
@@ -127,13 +131,67 @@ async def test_webhook_answers_before_rasa_has_finished(
 
 
 async def test_message_is_handled_even_if_the_read_receipt_fails(
-    server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi
+    server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     graph.fail_next(1, 500, kind="read")
-    await server.post(load_payload("text"))
-    await server.settle()
+    with caplog.at_level(logging.INFO, logger="connectors.whatsapp"):
+        await server.post(load_payload("text"))
+        await server.settle()
     assert agent.texts == ["What's my balance?"]
     assert graph.delivered_texts() == ["You said: What's my balance?"]
+    assert "Read receipt for user " in caplog.text and "not sent" in caplog.text
+
+
+async def test_a_stalled_read_receipt_does_not_hold_up_the_reply_or_the_next_customer(
+    server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi
+) -> None:
+    graph.stall_next(3.0, kind="read")
+    await server.post(text_webhook(ADA, "wamid.stalled-receipt", "balance"))
+    await server.post(text_webhook(TUNDE, "wamid.next-customer", "hello"))
+    await graph.wait_for(lambda g: len(g.delivered_texts()) == 2, timeout=2.0)
+    stalled = graph.of_kind("read")[0]
+    assert stalled.status == 0  # Meta has not answered the first receipt yet, and both customers have their reply
+    assert sorted(graph.delivered_texts()) == ["You said: balance", "You said: hello"]
+    await server.settle()
+    assert len(graph.of_kind("read")) == 2
+
+
+async def test_a_receipt_that_starts_after_the_reply_carries_no_typing_indicator(
+    make_channel: Callable[..., WhatsAppInput], serve: Callable[[WhatsAppInput], Awaitable[WebhookServer]],
+    graph: FakeGraphApi,
+) -> None:
+    """A typing indicator sent after the answer would show the customer a bot still typing."""
+    channel = make_channel()
+    channel._side_calls = SideCalls(channel._lanes, limit=1)
+    server = await serve(channel)
+    graph.stall_next(0.5, kind="read")
+    await server.post(text_webhook(ADA, "wamid.first", "one"))
+    await graph.wait_for(lambda g: len(g.of_kind("read")) == 1)  # holds the one slot
+    await server.post(text_webhook(TUNDE, "wamid.second", "two"))
+    await graph.wait_for(lambda g: len(g.delivered_texts()) == 2)
+    await server.settle()
+    first, second = graph.of_kind("read")
+    assert first.json["typing_indicator"] == {"type": "text"}
+    assert "typing_indicator" not in second.json  # it waited for a slot while the reply went out
+    assert second.json["status"] == "read"
+
+
+async def test_receipts_beyond_the_backlog_are_dropped_and_the_messages_still_answered(
+    make_channel: Callable[..., WhatsAppInput], serve: Callable[[WhatsAppInput], Awaitable[WebhookServer]],
+    graph: FakeGraphApi, caplog: pytest.LogCaptureFixture,
+) -> None:
+    channel = make_channel()
+    channel._side_calls = SideCalls(channel._lanes, limit=1, backlog=1)
+    server = await serve(channel)
+    for _ in range(3):
+        graph.stall_next(0.5, kind="read")
+    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp_lanes"):
+        for index, sender in enumerate(("2348000000001", "2348000000002", "2348000000003", "2348000000004")):
+            await server.post(text_webhook(sender, f"wamid.burst-{index}", f"hi {index}"))
+        await graph.wait_for(lambda g: len(g.delivered_texts()) == 4)
+        await server.settle()
+    assert len(graph.of_kind("read")) < 4
+    assert channel._side_calls.dropped >= 1 and "read receipt dropped" in caplog.text
 
 
 async def test_when_rasa_fails_the_user_is_told_and_the_next_message_still_works(
