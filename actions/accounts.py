@@ -207,6 +207,7 @@ class ActionShowReceipt(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         user = customer(tracker)
+        await tell_settled(dispatcher, user)  # "did my transfer go through?": a payment at Mono is verified first
         reference = REFERENCE.search(tracker.latest_message.get("text") or "")
         merchant = latest_entity(tracker, "merchant")
         try:

@@ -29,10 +29,12 @@ from actions.runtime import (
     latest_intent,
     local_datetime,
     local_time,
+    tell_payment,
     tell_settled,
     utter_refusal,
 )
 from banking import errors
+from banking.models import ProviderPayment
 from banking.money import format_naira, parse_amount_kobo
 
 RESET_FLOW = [SlotSet(name, None) for name in FLOW_SLOTS]
@@ -234,11 +236,49 @@ class ActionConfirmPending(Action):
         except errors.AlreadyExecuted as done:
             utter_already_done(dispatcher, done.receipt)
             return []
+        except errors.PaymentAtProvider as waiting:  # a second YES: the one payment already started
+            return utter_payment_started(dispatcher, waiting.payment)
         except errors.BankingError as error:
             utter_refusal(dispatcher, error)
             return [SlotSet("pending_op_id", None)]
+        if isinstance(receipt, ProviderPayment):
+            return utter_payment_started(dispatcher, receipt)
         utter_receipt(dispatcher, receipt)
         return ask_for_feedback(dispatcher, tracker, receipt)
+
+
+def utter_payment_started(dispatcher: CollectingDispatcher, payment: Any) -> List[EventType]:
+    """Mono DirectPay: the payment waits for the customer's approval on Mono's page; nothing is done
+    until Mono confirms it (EXTERNAL_payment_updated, or the next look), so no receipt and no "sent"."""
+    if payment is None or not payment.url:
+        dispatcher.utter_message(response="utter_already_handled")
+    else:
+        dispatcher.utter_message(response="utter_payment_pending", amount=format_naira(payment.amount_kobo),
+                                 source=account_label(payment.source), destination=payment.destination_label,
+                                 url=payment.url)
+    return [SlotSet("pending_op_id", None)]
+
+
+class ActionPaymentUpdated(Action):
+    """EXTERNAL_payment_updated: Mono's webhook says a DirectPay payment moved on. The webhook is not
+    believed: Mono is asked (verify by reference) and the customer hears what Mono confirms, once."""
+
+    def name(self) -> str:
+        return "action_payment_updated"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        reference = next(tracker.get_latest_entity_values("payment_ref"), None)
+        if not isinstance(reference, str) or not reference:
+            return []
+        try:
+            payment = await call(banking().settle_payment, customer(tracker), reference)
+        except errors.BankingError:
+            return []  # Mono could not be asked now: the payment stays waiting; the next look settles it
+        if payment is not None and payment.changed:
+            tell_payment(dispatcher, payment)
+        return []
 
 
 async def explain_not_open(
@@ -247,6 +287,15 @@ async def explain_not_open(
     """A YES for a confirmation that is not the open one: nothing executes, and the customer hears why."""
     user = customer(tracker)
     status = await call(banking().operation_status, user, target)
+    if status in ("at_provider", "failed", "executed"):  # a payment at Mono: what Mono confirms of it
+        try:
+            payment = await call(banking().settle_payment, user, target)
+        except errors.BankingError as error:
+            utter_refusal(dispatcher, error)
+            return []
+        if payment is not None:
+            tell_payment(dispatcher, payment)
+            return []
     if status in ("executed", "executing"):
         utter_already_done(dispatcher, await call(banking().executed_receipt, user, target))
         return []

@@ -141,7 +141,9 @@ def utter_refusal(
 
 async def tell_settled(dispatcher: CollectingDispatcher, user: str) -> None:
     """Settles operations a failure left half-way ("executing" past their lease) and tells the
-    customer which way each went: done (with its reference) or expired with nothing moved."""
+    customer which way each went: done (with its reference) or expired with nothing moved. With
+    Mono, payments waiting at the provider are verified with it too, and the customer hears what
+    Mono says of each: done, not paid, or still waiting for their approval (with the link)."""
     try:
         settled = await call(banking().settle_lapsed, user)
     except errors.BankingError:
@@ -152,6 +154,29 @@ async def tell_settled(dispatcher: CollectingDispatcher, user: str) -> None:
             amount=format_naira(operation.amount_kobo), destination=operation.destination_label,
             reference=operation.reference or "",
         )
+    try:
+        payments = await call(banking().settle_payments, user)
+    except errors.BankingError:
+        return  # the provider could not be asked now; the payment stays waiting and is asked about next time
+    for payment in payments:
+        if payment.changed or payment.status == "at_provider":
+            tell_payment(dispatcher, payment)
+
+
+def tell_payment(dispatcher: CollectingDispatcher, payment: Any) -> None:
+    """A payment made at the provider (Mono DirectPay) as the provider last confirmed it: done only
+    once the provider's verify said so; not paid, or still waiting for the customer's approval."""
+    details: Dict[str, Any] = {"amount": format_naira(payment.amount_kobo), "destination": payment.destination_label,
+                               "source": account_label(payment.source)}
+    if payment.status == "executed":
+        reference = payment.receipt.reference if payment.receipt is not None else ""
+        dispatcher.utter_message(response="utter_payment_done", reference=reference, **details)
+    elif payment.status == "failed":
+        declined = payment.reason in ("failed", "rejected", "declined")
+        dispatcher.utter_message(response="utter_payment_declined" if declined else "utter_payment_not_approved",
+                                 **details)
+    else:
+        dispatcher.utter_message(response="utter_payment_waiting", url=payment.url or "", **details)
 
 
 def slot_resets(*names: str) -> List[Dict[str, Any]]:

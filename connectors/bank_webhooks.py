@@ -12,9 +12,10 @@ parsed (banking.provider_webhooks) and records it beside the bank records the ac
 read; so the channel holds no provider secret and writes no bank data, and the two
 processes agree even on in-memory databases. It is answered with the action server's
 verdict, and its news reaches the conversation the Rasa way: an external intent
-(``EXTERNAL_bank_linked``, ``EXTERNAL_bank_updated``) triggered in this process through
-the agent's processor and the channel's output channel, under the conversation's lock,
-so the rules in data/rules/connections.yml decide what the customer sees.
+(``EXTERNAL_bank_linked``, ``EXTERNAL_bank_updated``, ``EXTERNAL_payment_updated``) triggered
+in this process through the agent's processor and the channel's output channel, under the
+conversation's lock, so the rules in data/rules/connections.yml and provider_payments.yml
+decide what the customer sees.
 """
 
 from __future__ import annotations

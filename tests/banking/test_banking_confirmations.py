@@ -385,8 +385,9 @@ def _attempt(service: BankingService, user: str, op_id: str) -> Any:
 def test_every_status_is_one_the_module_names(service: BankingService, user: str) -> None:
     from banking.confirmations import STATUSES
 
+    # at_provider and failed: payments made at Mono (test_banking_mono_payments.py)
     assert STATUSES == ("pending", "executing", "at_provider", "executed", "expired", "cancelled", "superseded",
-                        "refused", "failed")  # at_provider and failed: payments made at Mono (test_banking_mono_payments)
+                        "refused", "failed")
     op = transfer(service, user)
     assert service.operation_status(user, op.op_id) in STATUSES
     assert isinstance(service.confirm(user, op.op_id), Receipt)

@@ -1,0 +1,175 @@
+"""What a Mono customer reads when they send money: the usual confirmation, then after YES a
+"pending" message with Mono's page, and the outcome only once Mono's verify confirms it
+(EXTERNAL_payment_updated, or the next look). Real HTTP to the fake Mono on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import pytest
+
+from actions import runtime
+from actions.accounts import ActionCheckBalance, ActionShowReceipt
+from actions.payments import ActionConfirmPending, ActionPaymentUpdated, ActionPrepareTransfer
+from banking.config import Settings
+from banking.mono import MonoClient, MonoConfig, MonoProvider
+from banking.provider_webhooks import ProviderWebhooks
+from banking.service import BankingService
+from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount
+from tests.shared_fakes import SENDER, Clock, entity, make_tracker, reply_to_confirmation, run
+
+ACCOUNT = "65aa7935564a694c67123456"
+TRANSFER_OUT = {"amount": "10000", "source_account": "savings", "destination_account": "0123456780",
+                "bank": "Zenith Bank"}
+
+
+@pytest.fixture
+def mono() -> Iterator[FakeMono]:
+    fake = FakeMono().start()
+    fake.add_account(MonoAccount(ACCOUNT))
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime.now(timezone.utc).replace(microsecond=0))
+
+
+def build(db: Any, clock: Clock, mono: FakeMono, clients: list[MonoClient], **options: Any) -> BankingService:
+    config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
+                        redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
+    clients.append(MonoClient(config, **options))
+    return BankingService(db, MonoProvider(config, clients[-1]),
+                          Settings(user_id_salt="action-tests", bank_provider="mono"), clock=clock)
+
+
+@pytest.fixture
+def clients() -> Iterator[list[MonoClient]]:
+    made: list[MonoClient] = []
+    yield made
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def service(db: Any, clock: Clock, mono: FakeMono, clients: list[MonoClient]) -> Iterator[BankingService]:
+    """The action server's banking service on Mono, with the customer's GTBank linked through Mono."""
+    banking = build(db, clock, mono, clients)
+    runtime.use_service(banking)
+    user = runtime.customer(make_tracker())
+    banking.start_bank_link(user, SENDER, "GTBank")
+    connected = mono.connected_webhook(next(iter(mono.sessions)), ACCOUNT)
+    ProviderWebhooks(banking).handle("mono", json.dumps(connected).encode(), {"mono-webhook-secret": WEBHOOK_SECRET})
+    assert banking.complete_bank_link(user).kind == "connected"
+    yield banking
+    runtime.use_service(None)
+
+
+async def confirmed() -> tuple[Any, str]:
+    """The transfer's confirmation, then a tap on its Yes button."""
+    shown = await run(ActionPrepareTransfer(), make_tracker(slots=TRANSFER_OUT))
+    op_id = shown.slot("pending_op_id")
+    assert shown.responses == ["utter_confirm_transfer"] and shown.messages[0]["op_ref"] == op_id
+    yes = reply_to_confirmation(op_id, "Yes", entities=[entity("op_ref", op_id)])
+    return await run(ActionConfirmPending(), yes), op_id
+
+
+def payment_news(op_id: str) -> Any:
+    return make_tracker(intent="EXTERNAL_payment_updated", entities=[entity("payment_ref", op_id)])
+
+
+async def test_yes_says_pending_with_monos_page_and_never_sent(service: BankingService, mono: FakeMono) -> None:
+    outcome, op_id = await confirmed()
+    assert outcome.responses == ["utter_payment_pending"]
+    assert f"https://checkout.mono.co/{op_id}" in outcome.text
+    assert "Nothing is paid until you approve it there" in outcome.text
+    assert "Sent!" not in outcome.text and "confirmed it" not in outcome.text
+    assert outcome.slot("pending_op_id") is None
+    assert [p["amount"] for p in mono.payments.values()] == [1_000_000]
+
+
+async def test_a_second_yes_shows_the_same_page_and_starts_nothing_new(service: BankingService,
+                                                                       mono: FakeMono) -> None:
+    first, op_id = await confirmed()
+    again = await run(ActionConfirmPending(), reply_to_confirmation(op_id, "Yes", entities=[entity("op_ref", op_id)]))
+    assert again.responses == ["utter_payment_pending"] and f"checkout.mono.co/{op_id}" in again.text
+    assert len(mono.payments) == 1
+
+
+async def test_monos_confirmed_payment_is_told_once_with_its_reference(service: BankingService,
+                                                                       mono: FakeMono) -> None:
+    _, op_id = await confirmed()
+    mono.payments[op_id]["status"] = "successful"
+    told = await run(ActionPaymentUpdated(), payment_news(op_id))
+    assert told.responses == ["utter_payment_done"]
+    assert "✅ Your bank confirmed it: ₦10,000 from your Savings to" in told.text
+    assert f"Ref: SBX-{op_id[:16].upper()}" in told.text
+    assert (await run(ActionPaymentUpdated(), payment_news(op_id))).messages == []  # a second webhook
+
+
+async def test_a_webhook_mono_s_verify_contradicts_is_not_reported_as_done(service: BankingService,
+                                                                          mono: FakeMono) -> None:
+    _, op_id = await confirmed()
+    mono.payments[op_id]["status"] = "failed"  # whatever the webhook claimed
+    told = await run(ActionPaymentUpdated(), payment_news(op_id))
+    assert told.responses == ["utter_payment_declined"]
+    assert "did not go through" in told.text and "Nothing was paid" in told.text
+
+
+async def test_a_payment_left_unapproved_is_said_so(service: BankingService, mono: FakeMono) -> None:
+    _, op_id = await confirmed()
+    mono.payments[op_id]["status"] = "abandoned"
+    told = await run(ActionPaymentUpdated(), payment_news(op_id))
+    assert told.responses == ["utter_payment_not_approved"] and "was not approved" in told.text
+
+
+async def test_a_payment_still_waiting_is_left_unsaid_on_the_webhook(service: BankingService) -> None:
+    _, op_id = await confirmed()
+    assert (await run(ActionPaymentUpdated(), payment_news(op_id))).messages == []
+
+
+async def test_asking_for_the_balance_while_pending_verifies_it_with_mono(service: BankingService,
+                                                                         mono: FakeMono) -> None:
+    _, op_id = await confirmed()
+    waiting = await run(ActionCheckBalance(), make_tracker("my balance", "check_balance"))
+    assert waiting.responses == ["utter_payment_waiting", "utter_balances"]
+    assert f"checkout.mono.co/{op_id}" in waiting.text
+    mono.payments[op_id]["status"] = "successful"  # approved; Mono's webhook has not come
+    done = await run(ActionCheckBalance(), make_tracker("my balance", "check_balance"))
+    assert done.responses == ["utter_payment_done", "utter_balances"]
+
+
+async def test_did_my_transfer_go_through_settles_it_too(service: BankingService, mono: FakeMono) -> None:
+    _, op_id = await confirmed()
+    mono.payments[op_id]["status"] = "successful"
+    answer = await run(ActionShowReceipt(), make_tracker("did my transfer go through?", "get_receipt"))
+    assert answer.responses[:2] == ["utter_payment_done", "utter_receipt"]
+    assert f"SBX-{op_id[:16].upper()}" in answer.texts[1]
+
+
+async def test_a_yes_after_expiry_starts_nothing(service: BankingService, mono: FakeMono, clock: Clock) -> None:
+    shown = await run(ActionPrepareTransfer(), make_tracker(slots=TRANSFER_OUT))
+    op_id = shown.slot("pending_op_id")
+    clock.advance(seconds=service.settings.confirmation_ttl_seconds + 1)
+    late = await run(ActionConfirmPending(), reply_to_confirmation(op_id, "Yes", entities=[entity("op_ref", op_id)]))
+    assert late.responses == ["utter_confirmation_expired"] and not mono.payments
+
+
+async def test_mono_not_answering_is_a_clear_message_and_nothing_moves(
+        db: Any, clock: Clock, mono: FakeMono, clients: list[MonoClient], service: BankingService) -> None:
+    runtime.use_service(build(db, clock, mono, clients, timeout=httpx.Timeout(0.3)))
+    mono.slow["/v2/payments/initiate"] = 1.5
+    outcome, _ = await confirmed()
+    assert outcome.responses == ["utter_provider_unavailable"]
+    assert "isn't answering right now. Nothing was moved" in outcome.text
+
+
+async def test_mono_rate_limiting_is_a_busy_message(service: BankingService, mono: FakeMono) -> None:
+    mono.fail_next["/v2/payments/initiate"] = [429]
+    outcome, _ = await confirmed()
+    assert outcome.responses == ["utter_provider_busy"] and "Nothing was changed" in outcome.text

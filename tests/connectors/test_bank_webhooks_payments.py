@@ -1,0 +1,170 @@
+"""Mono DirectPay's webhook on the WhatsApp channel's own server, over real HTTP: the fake Mono
+settles a payment and POSTs its signed webhook; the channel verifies it, triggers
+EXTERNAL_payment_updated for the right conversation once, and the action the rule runs
+tells the customer only what Mono's verify confirms."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from whatsapp_fakes import ADA, SALT, FakeGraphApi, RecordingAgent, WebhookServer
+
+from actions import runtime
+from actions.payments import ActionPaymentUpdated
+from banking.config import Settings
+from banking.models import ProviderPayment
+from banking.mono import MonoClient, MonoConfig, MonoProvider
+from banking.provider_webhooks import ProviderWebhooks
+from banking.service import BankingService
+from connectors.whatsapp import WhatsAppInput
+from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount
+from tests.shared_fakes import Clock, make_tracker, run
+
+ACCOUNT = "65aa7935564a694c67123456"
+
+
+class _Lock:
+    def __init__(self, held: list[str], sender: str) -> None:
+        self._held, self._sender = held, sender
+
+    async def __aenter__(self) -> None:
+        self._held.append(self._sender)
+
+    async def __aexit__(self, *_: Any) -> None:
+        self._held.remove(self._sender)
+
+
+class PaymentAgent(RecordingAgent):
+    """Rasa's agent as the webhook route uses it; the rule `EXTERNAL_payment_updated ->
+    action_payment_updated` is played by running that action for the sender."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.triggered: list[tuple[str, str, list[dict[str, Any]], bool]] = []
+        self.held: list[str] = []
+        self.lock_store = self
+        self.processor = self
+
+    def lock(self, sender: str) -> _Lock:
+        return _Lock(self.held, sender)
+
+    async def fetch_tracker_and_update_session(self, sender: str, output: Any) -> Any:
+        return make_tracker(sender=sender)
+
+    async def trigger_intent(self, intent: str, entities: list[dict[str, Any]], output: Any, tracker: Any) -> None:
+        self.triggered.append((tracker.sender_id, intent, entities, tracker.sender_id in self.held))
+        if intent == "EXTERNAL_payment_updated":
+            outcome = await run(ActionPaymentUpdated(), make_tracker(sender=tracker.sender_id, entities=entities,
+                                                                     intent=intent))
+            for text in outcome.texts:
+                await output.send_text_message(tracker.sender_id, text)
+
+
+@pytest.fixture
+def agent() -> PaymentAgent:
+    return PaymentAgent()
+
+
+@pytest.fixture
+def mono() -> Iterator[FakeMono]:
+    fake = FakeMono().start()
+    fake.add_account(MonoAccount(ACCOUNT))
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def service(database: Any, mono: FakeMono) -> Iterator[BankingService]:
+    config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
+                        redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
+    client = MonoClient(config)
+    banking = BankingService(database, MonoProvider(config, client), Settings(user_id_salt=SALT, bank_provider="mono"),
+                             clock=Clock(datetime.now(timezone.utc)))
+    runtime.use_service(banking)
+    yield banking
+    runtime.use_service(None)
+    client.close()
+
+
+@pytest.fixture
+async def bank_server(channel: WhatsAppInput, service: BankingService, mono: FakeMono,
+                      serve: Callable[[WhatsAppInput], Awaitable[WebhookServer]]) -> AsyncIterator[WebhookServer]:
+    served = await serve(channel)
+    channel.bank_webhooks._webhooks = ProviderWebhooks(service)
+    mono.webhook_url = f"http://127.0.0.1:{served.port}/webhooks/whatsapp/bank/mono"
+    yield served
+    await channel.bank_webhooks.join()
+
+
+async def paying_customer(service: BankingService, mono: FakeMono, server: WebhookServer,
+                          agent: PaymentAgent) -> str:
+    """Ada linked GTBank through Mono and said YES to a ₦10,000 transfer: it waits at Mono."""
+    user = runtime.customer(make_tracker(sender=ADA))
+    await asyncio.to_thread(service.start_bank_link, user, ADA, "GTBank")
+    status, _ = await asyncio.to_thread(mono.send_webhook, mono.connected_webhook(list(mono.sessions)[-1], ACCOUNT))
+    assert status == 200
+    await server.channel.bank_webhooks.join()
+    assert (await asyncio.to_thread(service.complete_bank_link, user)).kind == "connected"
+    operation = await asyncio.to_thread(service.prepare_transfer, user, 1_000_000, "savings",
+                                        account_number="0123456780", bank="Zenith Bank")
+    started = await asyncio.to_thread(service.confirm, user, operation.op_id)
+    assert isinstance(started, ProviderPayment)
+    agent.triggered.clear()
+    return operation.op_id
+
+
+async def test_approval_on_monos_page_reaches_the_customer_as_done_after_verify(
+        bank_server: WebhookServer, service: BankingService, mono: FakeMono, graph: FakeGraphApi,
+        agent: PaymentAgent) -> None:
+    op_id = await paying_customer(service, mono, bank_server, agent)
+    status, _ = await asyncio.to_thread(mono.settle_payment, op_id, "successful")
+    assert status == 200
+    await bank_server.channel.bank_webhooks.join()
+    assert agent.triggered == [(ADA, "EXTERNAL_payment_updated", [{"entity": "payment_ref", "value": op_id}], True)]
+    await graph.wait_for(lambda g: any("confirmed it" in t for t in g.delivered_texts()))
+    (sent,) = [body for body in graph.delivered() if "confirmed it" in json.dumps(body)]
+    assert sent["to"] == ADA and "₦10,000" in json.dumps(sent, ensure_ascii=False)
+    assert any(r["path"] == f"/v2/payments/verify/{op_id}" for r in mono.requests)
+
+
+async def test_a_forged_payment_webhook_is_refused_and_reaches_no_one(
+        bank_server: WebhookServer, service: BankingService, mono: FakeMono, agent: PaymentAgent) -> None:
+    op_id = await paying_customer(service, mono, bank_server, agent)
+    mono.payments[op_id]["status"] = "successful"
+    payload = mono.payment_webhook(op_id, "successful")
+    assert (await asyncio.to_thread(mono.send_webhook, payload, None))[0] == 401
+    assert (await asyncio.to_thread(mono.send_webhook, payload, "guessed-secret"))[0] == 403
+    await bank_server.channel.bank_webhooks.join()
+    assert agent.triggered == []
+    assert not any(r["path"].startswith("/v2/payments/verify/") for r in mono.requests)
+
+
+async def test_a_replayed_payment_webhook_tells_the_customer_once(
+        bank_server: WebhookServer, service: BankingService, mono: FakeMono, graph: FakeGraphApi,
+        agent: PaymentAgent) -> None:
+    op_id = await paying_customer(service, mono, bank_server, agent)
+    mono.payments[op_id]["status"] = "successful"
+    payload = mono.payment_webhook(op_id, "successful")
+    for _ in range(3):
+        assert (await asyncio.to_thread(mono.send_webhook, payload))[0] == 200
+    await bank_server.channel.bank_webhooks.join()
+    assert len(agent.triggered) == 1
+    await graph.wait_for(lambda g: any("confirmed it" in t for t in g.delivered_texts()))
+    with contextlib.suppress(asyncio.TimeoutError):
+        await graph.wait_for(lambda g: len([t for t in g.delivered_texts() if "confirmed it" in t]) > 1, 0.3)
+    assert len([t for t in graph.delivered_texts() if "confirmed it" in t]) == 1
+
+
+async def test_a_declined_payment_is_told_as_not_paid(
+        bank_server: WebhookServer, service: BankingService, mono: FakeMono, graph: FakeGraphApi,
+        agent: PaymentAgent) -> None:
+    op_id = await paying_customer(service, mono, bank_server, agent)
+    assert (await asyncio.to_thread(mono.settle_payment, op_id, "failed"))[0] == 200
+    await graph.wait_for(lambda g: any("did not go through" in t for t in g.delivered_texts()))
+    assert not any("confirmed it" in t for t in graph.delivered_texts())
