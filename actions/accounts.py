@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from datetime import datetime
-from typing import Any, List
+from typing import Any, Callable, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -18,6 +19,7 @@ from actions.runtime import (
     banking,
     call,
     customer,
+    in_background,
     latest_entity,
     local_time,
     tell_settled,
@@ -185,16 +187,31 @@ async def grounded_insight(question: str, language: str, user: str, period_text:
 
 
 async def spending_chart(by_category: Any, period_label: str, language: str, currency: str = "NGN") -> str | None:
-    """The chart's URL once written where the channel serves it; None when charts are off or fail."""
+    """The chart's URL at once; the chart is drawn after the answer has gone (the channel waits for
+    it, so the text comes first). None when charts are off or no name could be reserved."""
     store = ChartStore.from_env()
     if not store.enabled:
         return None
     try:
-        png = await call(render_category_chart, by_category, period_label, language, currency)
-        return await call(store.save, png)
+        url = await call(store.reserve)
     except (OSError, ValueError, RuntimeError) as error:
         logger.warning("spending chart not made (%s)", type(error).__name__)
         return None
+    in_background(draw_chart(store, url, functools.partial(render_category_chart, by_category, period_label,
+                                                           language, currency)))
+    return url
+
+
+async def draw_chart(store: ChartStore, url: str, render: Callable[[], bytes]) -> None:
+    """Draw a reserved chart and write it; on failure say so to the channel (it stops waiting)."""
+    try:
+        await call(store.fill, url, await call(render))
+    except (OSError, ValueError, RuntimeError) as error:
+        logger.warning("spending chart not made (%s)", type(error).__name__)
+        try:
+            await call(store.abandon, url)
+        except (OSError, ValueError) as cleanup:
+            logger.warning("spending chart mark not removed (%s)", type(cleanup).__name__)
 
 
 class ActionShowReceipt(Action):

@@ -56,6 +56,24 @@ async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     )
 
 
+_background: set[asyncio.Task[Any]] = set()
+
+
+def in_background(coroutine: Any) -> asyncio.Task[Any]:
+    """Work that goes on after the action has answered (a chart drawn once the text has gone);
+    kept referenced until it ends, since asyncio holds tasks only weakly."""
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
+
+
+async def background_done() -> None:
+    """Wait for every piece of background work started so far (tests, shutdown)."""
+    while _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
+
+
 def latest_intent(tracker: Tracker) -> str | None:
     """The intent NLU gave the latest message; nlu_fallback stays nlu_fallback."""
     return (tracker.latest_message.get("intent") or {}).get("name")

@@ -3,6 +3,10 @@
 rasa-sdk cannot serve files, so the action writes the PNG into a directory the
 WhatsApp channel (the Rasa server, on the same machine) can read, under a random
 unguessable name, and hands Rasa an image URL under ``CHART_BASE_URL``. The
+action reserves the name and hands over the URL at once, and draws the chart
+after its answer has gone (``reserve``, then ``fill``): the customer reads the
+text while the chart is drawn, and the channel waits for the file while a
+``<name>.pending`` mark says it is still coming (``<name>.failed``: it will not). The
 channel (``connectors.whatsapp_charts``) recognises such a URL, reads the file,
 uploads it to the Graph API media endpoint and sends the image by media id, so
 Meta never has to fetch from us. Only if that upload fails does it send the URL
@@ -154,6 +158,41 @@ class ChartStore:
 
         Raises UnsafeChartDirectory (a ConfigError) when the directory is not private.
         """
+        name = self._new_name(now)
+        self._write(name, png)
+        return f"{self.base_url}/{name}"
+
+    def reserve(self, now: float | None = None) -> str:
+        """The URL of a chart drawn later (``fill``), at once: the answer need not wait for the drawing.
+
+        A ``<name>.pending`` mark (0600, empty) tells the channel to wait for the PNG instead of
+        giving up on it; ``fill`` or ``abandon`` removes it.
+        """
+        name = self._new_name(now)
+        os.close(os.open(self._pending(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        return f"{self.base_url}/{name}"
+
+    def fill(self, url: str, png: bytes) -> None:
+        """Write the PNG of a reserved chart."""
+        name = self._reserved_name(url)
+        try:
+            private_directory(self.directory, create=False)
+        except UnsafeChartDirectory as error:
+            logger.error("Spending chart not written: %s", error)
+            raise
+        self._write(name, png)
+        self._pending(name).unlink(missing_ok=True)
+
+    def abandon(self, url: str) -> None:
+        """A reserved chart that will not be drawn: its mark becomes ``<name>.failed``, so the
+        channel stops waiting and sends nothing (rather than a link to no file)."""
+        pending = self._pending(self._reserved_name(url))
+        try:
+            pending.replace(pending.with_suffix(".failed"))
+        except FileNotFoundError:
+            os.close(os.open(pending.with_suffix(".failed"), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+
+    def _new_name(self, now: float | None) -> str:
         if not self.base_url:
             raise RuntimeError("CHART_BASE_URL is not set")
         try:
@@ -162,7 +201,19 @@ class ChartStore:
             logger.error("Spending chart not written: %s", error)
             raise
         self.prune(now)
-        name = f"{secrets.token_urlsafe(18)}.png"
+        return f"{secrets.token_urlsafe(18)}.png"
+
+    def _reserved_name(self, url: str) -> str:
+        prefix = f"{self.base_url}/"
+        name = url[len(prefix):] if self.base_url and url.startswith(prefix) else ""
+        if not name or "/" in name or not name.endswith(".png") or name.startswith("."):
+            raise ValueError("not a chart URL of this store")
+        return name
+
+    def _pending(self, name: str) -> Path:
+        return (self.directory / name).with_suffix(".pending")
+
+    def _write(self, name: str, png: bytes) -> None:
         target = self.directory / name
         partial = target.with_suffix(".part")
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -170,13 +221,13 @@ class ChartStore:
             os.fchmod(file.fileno(), 0o600)  # whatever the umask took away or left
             file.write(png)
         partial.replace(target)  # the channel never sees half a file
-        return f"{self.base_url}/{name}"
 
     def prune(self, now: float | None = None) -> int:
-        """Delete charts older than an hour; how many went."""
+        """Delete charts (and the marks of charts not drawn) older than an hour; how many went."""
         limit = (now if now is not None else time.time()) - KEEP_SECONDS
         removed = 0
-        for path in self.directory.glob("*.png"):
+        for path in [*self.directory.glob("*.png"), *self.directory.glob("*.pending"),
+                     *self.directory.glob("*.failed")]:
             try:
                 if path.stat().st_mtime < limit:
                     path.unlink()

@@ -58,7 +58,7 @@ from connectors.health import register_health
 from connectors.rasa_server import exposure_problems
 from connectors.request_ids import send_request_ids, with_request_id
 from connectors.sanic_guard import guard_app
-from connectors.whatsapp_charts import CHART_MIME_TYPE, UPLOAD_FILENAME, chart_name, read_chart
+from connectors.whatsapp_charts import CHART_MIME_TYPE, UPLOAD_FILENAME, chart_name, read_chart, wait_for_chart
 from connectors.whatsapp_graph import (
     DEFAULT_TIMEOUT,
     REENGAGEMENT_REQUIRED,
@@ -391,6 +391,13 @@ class WhatsAppOutput(OutputChannel):
         if not isinstance(image, str) or not image.strip():
             return
         url = image.strip()
+        name = chart_name(self._charts, url) if self._charts is not None else None
+        if name is not None and self._charts is not None:
+            state = await wait_for_chart(self._charts, name)  # drawn after the text went, as a rule
+            if state in ("pending", "failed"):
+                logger.warning("A spending chart for %s was not drawn (%s); not sent", self._describe(recipient_id),
+                               "still drawing" if state == "pending" else "the drawing failed")
+                return
         message = await self._uploaded_chart(recipient_id, url)
         await self._send_all(recipient_id, [message or image_message(recipient_id, url)], "image")
 

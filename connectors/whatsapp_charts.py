@@ -8,6 +8,11 @@ link, which the channel answers at ``/webhooks/whatsapp/charts/<name>``. Only na
 shaped like the store's are ever looked up, so no other file can be named; chart names
 are capabilities and are not logged. Nothing is read from a CHART_DIR that is not
 private to this user (``assistant_llm.charts.private_directory``).
+
+The action server draws a chart after its answer has gone: while ``<name>.pending``
+lies beside the missing PNG, the channel waits for it (``wait_for_chart``, at most
+CHART_WAIT_SECONDS), so the text reaches the customer first and the chart after it;
+``<name>.failed`` means it will not come, and nothing is sent.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ logger = logging.getLogger(__name__)
 CHART_NAME = re.compile(r"[A-Za-z0-9_-]{24}\.png")  # secrets.token_urlsafe(18) + ".png"
 CHART_MIME_TYPE = "image/png"
 UPLOAD_FILENAME = "spending-chart.png"  # Meta need not learn the file's token
+CHART_WAIT_SECONDS = 15.0  # how long a chart still being drawn is waited for
+_POLL_SECONDS = 0.05
 
 
 def is_chart_name(name: str) -> bool:
@@ -65,3 +72,34 @@ async def read_chart(store: ChartStore, name: str) -> bytes | None:
     if not is_chart_name(name):
         return None
     return await asyncio.get_running_loop().run_in_executor(None, load_chart, store, name)
+
+
+def chart_state(store: ChartStore, name: str) -> str:
+    """"drawn" (the PNG is there), "pending" (the action server is still drawing it), "failed" (it
+    will not be drawn) or "missing" (no such chart, or pruned)."""
+    if not is_chart_name(name):
+        return "missing"
+    path = store.directory / name
+    try:
+        if path.is_file() and not path.is_symlink():
+            return "drawn"
+        for state in ("pending", "failed"):
+            mark = path.with_suffix(f".{state}")
+            if mark.is_file() and not mark.is_symlink():
+                return state
+    except OSError:
+        pass
+    return "missing"
+
+
+async def wait_for_chart(store: ChartStore, name: str, timeout: float = CHART_WAIT_SECONDS) -> str:
+    """``chart_state`` once the chart is no longer being drawn, or "pending" still after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = _POLL_SECONDS / 2
+    while True:
+        state = await loop.run_in_executor(None, chart_state, store, name)
+        if state != "pending" or loop.time() >= deadline:
+            return state
+        await asyncio.sleep(min(delay, max(deadline - loop.time(), 0)))
+        delay = min(delay * 2, 0.5)

@@ -98,6 +98,46 @@ async def test_a_chart_is_uploaded_and_sent_by_media_id(
     assert graph.media[media_id] == (upload.content, "image/png")
 
 
+async def test_a_chart_still_being_drawn_follows_the_text_once_it_is_there(
+    server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi, charts: ChartStore, png: bytes
+) -> None:
+    """The action server answers before it draws: the customer reads the text, then gets the chart."""
+    url = charts.reserve()
+
+    async def respond(message: UserMessage) -> None:
+        await message.output_channel.send_response(message.sender_id, {"text": "Your spending this month"})
+        await message.output_channel.send_response(message.sender_id, {"image": url})
+
+    agent.responder = respond
+    assert (await server.post(load_payload("text")))[0] == 200
+    await graph.wait_for(lambda g: g.delivered_texts() == ["Your spending this month"])
+    assert graph.uploads == [] and len(graph.delivered()) == 1  # the chart is not drawn yet
+    charts.fill(url, png)
+    await server.settle()
+    text, image = graph.delivered()
+    assert text["text"]["body"] == "Your spending this month"
+    assert graph.media[image["image"]["id"]] == (png, "image/png")
+
+
+async def test_a_chart_whose_drawing_failed_is_not_sent(
+    server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi, charts: ChartStore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = charts.reserve()
+
+    async def respond(message: UserMessage) -> None:
+        await message.output_channel.send_response(message.sender_id, {"text": "Your spending", "image": url})
+
+    agent.responder = respond
+    with caplog.at_level(logging.WARNING):
+        assert (await server.post(load_payload("text")))[0] == 200
+        await graph.wait_for(lambda g: g.delivered_texts() == ["Your spending"])
+        charts.abandon(url)
+        await server.settle()
+    assert graph.uploads == [] and len(graph.delivered()) == 1  # no link to a chart that does not exist
+    assert "was not drawn (the drawing failed); not sent" in caplog.text
+
+
 async def test_an_upload_retried_after_a_5xx_sends_the_whole_file_again(
     server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi, png: bytes, chart_url: str
 ) -> None:

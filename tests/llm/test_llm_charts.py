@@ -7,13 +7,16 @@ import os
 import re
 import stat
 import struct
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from llm_support import run
 
+from actions import accounts
 from actions.accounts import ActionSpendingSummary
+from actions.runtime import background_done
 from assistant_llm.charts import ChartStore, UnsafeChartDirectory, render_category_chart
 from tests.shared_fakes import make_tracker
 
@@ -54,7 +57,63 @@ async def test_a_breakdown_question_also_gets_the_chart_image(service, customer,
     assert outcome.responses == ["utter_spending_summary", None]
     image = outcome.messages[1]["image"]
     assert image.startswith("http://localhost:5005/webhooks/whatsapp/charts/")
+    await background_done()  # drawn after the action answered
     png_size((tmp_path / image.rsplit("/", 1)[1]).read_bytes())
+    assert list(tmp_path.glob("*.pending")) == []
+
+
+async def test_the_answer_does_not_wait_for_the_chart_to_be_drawn(service, customer, offline, monkeypatch, tmp_path):
+    monkeypatch.setenv("CHART_BASE_URL", "http://localhost:5005/webhooks/whatsapp/charts")
+    monkeypatch.setenv("CHART_DIR", str(tmp_path))
+    drawing = threading.Event()
+
+    def slow_chart(*args):
+        drawing.wait(10)
+        return render_category_chart(*args)
+
+    monkeypatch.setattr(accounts, "render_category_chart", slow_chart)
+    outcome = await run(ActionSpendingSummary(), make_tracker("show me a breakdown of my spending",
+                                                              "spending_insights"))
+    name = outcome.messages[1]["image"].rsplit("/", 1)[1]
+    assert not (tmp_path / name).exists() and (tmp_path / name).with_suffix(".pending").exists()
+    drawing.set()
+    await background_done()
+    png_size((tmp_path / name).read_bytes())
+    assert not (tmp_path / name).with_suffix(".pending").exists()
+
+
+async def test_a_chart_that_cannot_be_drawn_is_given_up(service, customer, offline, monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("CHART_BASE_URL", "http://localhost:5005/webhooks/whatsapp/charts")
+    monkeypatch.setenv("CHART_DIR", str(tmp_path))
+
+    def broken_chart(*args):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(accounts, "render_category_chart", broken_chart)
+    outcome = await run(ActionSpendingSummary(), make_tracker("show me a breakdown of my spending",
+                                                              "spending_insights"))
+    assert outcome.responses == ["utter_spending_summary", None]  # the answer is whole
+    await background_done()
+    name = outcome.messages[1]["image"].rsplit("/", 1)[1]
+    assert [path.name for path in tmp_path.iterdir()] == [name.replace(".png", ".failed")]  # the channel stops waiting
+    assert "spending chart not made (RuntimeError)" in caplog.text
+
+
+def test_a_reserved_chart_is_filled_under_its_name_and_old_marks_are_pruned(tmp_path):
+    store = ChartStore(tmp_path / "charts", URL)
+    url = store.reserve()
+    name = url.rsplit("/", 1)[1]
+    assert re.fullmatch(r"[\w-]{24}\.png", name)
+    mark = tmp_path / "charts" / name.replace(".png", ".pending")
+    assert stat.S_IMODE(mark.stat().st_mode) == 0o600
+    store.fill(url, b"\x89PNG fake")
+    assert (tmp_path / "charts" / name).read_bytes() == b"\x89PNG fake" and not mark.exists()
+    with pytest.raises(ValueError):
+        store.fill("https://elsewhere.example/charts/x.png", b"x")
+    forgotten = store.reserve()
+    old_mark = tmp_path / "charts" / forgotten.rsplit("/", 1)[1].replace(".png", ".pending")
+    os.utime(old_mark, (0, 0))
+    assert store.prune() == 1 and not old_mark.exists()
 
 
 async def test_no_chart_for_a_narrow_question_or_without_a_url(service, customer, offline, monkeypatch, tmp_path):
