@@ -259,6 +259,9 @@ class ValidateTransferForm(SourceAccountMixin, AmountMixin, MoneyForm):
         number = tracker.get_slot("destination_account")
         try:
             holder = await call(banking().name_enquiry, number, bank)
+        except errors.ReadOnlyLink:  # a bank linked through Plaid: no money moves from it here
+            dispatcher.utter_message(response="utter_refuse_read_only_link")
+            return {"bank": None, "destination_account": None}
         except (errors.NameEnquiryFailed, errors.InvalidDetails):
             dispatcher.utter_message(
                 response="utter_name_enquiry_failed", account=number, bank=bank

@@ -361,7 +361,10 @@ class BankingService:
     def name_enquiry(self, account_number: str, bank: str) -> str:
         """The holder's name for an account at another bank, to show before asking for a YES."""
         number, canonical = _external_destination(account_number, bank)
-        return self._call_provider(lambda: self._provider.name_enquiry(number, canonical))
+        enquire = getattr(self._provider, "name_enquiry", None)
+        if enquire is None:  # Plaid: no name enquiry, and no money moves from its links in the chat
+            raise ReadOnlyLink(f"{self._provider.name} links are read-only here: money cannot move from this chat")
+        return self._call_provider(lambda: enquire(number, canonical))
 
     def validate_biller_ref(self, biller: str, customer_ref: str) -> str:
         """The name on a meter/smartcard/biller account; InvalidDetails when the reference is malformed."""

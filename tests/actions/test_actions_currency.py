@@ -89,3 +89,20 @@ async def test_a_sandbox_customer_still_reads_naira(db: Any, clock: Any) -> None
         runtime.use_service(None)
     assert "Total: ₦" in listed.text and all("₦" in line for line in bullet_lines(listed.text))
     assert "$" not in listed.text + summary.text and "₦" in summary.text
+
+
+async def test_a_transfer_from_a_plaid_link_is_refused_as_read_only_not_a_crash(dollars: BankingService) -> None:
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.forms import ValidateTransferForm
+    from banking import errors
+    from tests.shared_fakes import DOMAIN
+
+    with pytest.raises(errors.ReadOnlyLink):
+        dollars.name_enquiry("0123456789", "GTBank")  # Plaid has no name enquiry, and moves no money here
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("send 5k to 0123456789 gtbank", "transfer_money",
+                           slots={"destination_account": "0123456789", "amount": "5000"})
+    slots = await ValidateTransferForm().validate_bank("GTBank", dispatcher, tracker, DOMAIN)
+    assert slots == {"bank": None, "destination_account": None}
+    assert [m["response"] for m in dispatcher.messages] == ["utter_refuse_read_only_link"]

@@ -54,7 +54,8 @@ from sandbox.config import SandboxConfig
 from sandbox.fake_meta import ChatMessage, RunningSandbox, Sandbox, start_server
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "models" / "banking.tar.gz"
+# E2E_MODEL: another copy of the trained model (e.g. one in /tmp while models/ is being retrained).
+MODEL = Path(os.environ.get("E2E_MODEL") or REPO / "models" / "banking.tar.gz")
 HOST = "127.0.0.1"
 WEBHOOK_PATH = "/webhooks/whatsapp/webhook"
 STARTUP_TIMEOUT = 240.0  # loading the model takes 40-90 s; a busy machine more
@@ -467,19 +468,22 @@ async def bot_stack(
     keep_logs: Path | None = None,
     environment: Mapping[str, str] | None = None,
     debug: bool = False,
+    rasa_port: int | None = None,
 ) -> AsyncIterator[BotStack]:
     """The fake Meta, the action server and ``rasa run`` with the WhatsApp channel, all on free ports.
 
     ``environment`` adds settings for both servers (e.g. ``RATE_LIMIT_MESSAGES``); ``keep_logs``
     is a directory for the logs and endpoints.yml that outlives the run; ``debug`` runs both
-    servers with ``--debug`` (every log line Rasa and rasa-sdk have).
+    servers with ``--debug`` (every log line Rasa and rasa-sdk have); ``rasa_port`` fixes the channel's
+    port when a setting must name it before the start (a bank provider's webhook URL).
     """
     model = model.resolve()
     if not model.is_file():
         raise StackError(f"{model} is missing: run `make train` first")
-    action_port, rasa_port = free_port(), free_port()
-    while rasa_port == action_port:
-        rasa_port = free_port()
+    rasa_port = rasa_port or free_port()
+    action_port = free_port()
+    while action_port == rasa_port:
+        action_port = free_port()
     config = SandboxConfig.generate(
         host=HOST,
         port=0,
