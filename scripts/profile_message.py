@@ -2,7 +2,7 @@
 
     PYTHONPATH=. RASA_TELEMETRY_ENABLED=false .venv/bin/python scripts/profile_message.py \
         [--model M] [-n 30] [--text "what is my balance"] [--history 0] [--old-sessions 0] [--no-patches]
-        [--charts] [--top 25] [--out results/profile]
+        [--charts] [--pause 0] [--top 25] [--out results/profile]
 
 Starts the action server on a free loopback port (as ``tests/e2e/e2e_stack.py`` does, with a
 throwaway token), loads the model in this process with the project's endpoints (the
@@ -16,7 +16,8 @@ runs, and the action server), then profiles ``-n`` more. Prints CPU milliseconds
 each process, wall time per message and the functions with the most cumulative and own time
 (``--top 0``: none); writes the raw profile (``pstats``) under ``--out``. ``--charts`` lets the
 action server draw spending charts (CHART_BASE_URL and CHART_DIR in a temporary directory), for
-``--text "show my spending by category"``.
+``--text "show me a breakdown of my spending"``; ``--pause`` waits between messages, so what the
+action server does after answering (drawing that chart) does not slow the next message.
 
 How cost grows with the conversation: ``--old-sessions 0`` against ``--old-sessions 50``
 (10 events against 500).
@@ -108,9 +109,13 @@ async def profile(args: argparse.Namespace) -> int:
             stored = len(full.events) if full else 0
             action_pid = actions.process.pid
             rasa_cpu, action_cpu = time.process_time(), cpu_seconds(action_pid)
+            walls = []
             for _ in range(args.count):
+                started = time.perf_counter()
                 await say(args.text)
-            await asyncio.sleep(0.5)  # work the action server does after answering (if any) counts too
+                walls.append((time.perf_counter() - started) * 1000)
+                await asyncio.sleep(args.pause)
+            await asyncio.sleep(max(0.5, args.pause))  # work the action server does after answering counts too
             rasa_ms = (time.process_time() - rasa_cpu) * 1000 / args.count
             action_ms = (cpu_seconds(action_pid) - action_cpu) * 1000 / args.count
             profiler = cProfile.Profile()
@@ -121,13 +126,15 @@ async def profile(args: argparse.Namespace) -> int:
                 await say(args.text)
                 profiler.disable()
                 timings.append((time.perf_counter() - started) * 1000)
+                await asyncio.sleep(args.pause)
         finally:
             await actions.stop()
     args.out.mkdir(parents=True, exist_ok=True)
     label = "unpatched" if args.no_patches else "patched"
     path = args.out / f"handle_message_{label}_h{args.history}_s{args.old_sessions}.pstats"
     profiler.dump_stats(str(path))
-    print(f"CPU per message, unprofiled: Rasa process {rasa_ms:.1f} ms, action server {action_ms:.1f} ms")
+    print(f"CPU per message, unprofiled: Rasa process {rasa_ms:.1f} ms, action server {action_ms:.1f} ms; "
+          f"answered in median {statistics.median(walls):.1f} ms, max {max(walls):.1f} ms")
     print(f"{args.count} x {args.text!r} ({'Rasa as installed' if args.no_patches else 'with the project patches'}, "
           f"{events} events in the session, {stored} in the conversation): median {statistics.median(timings):.1f} ms, "
           f"max {max(timings):.1f} ms; profile in {path}")
@@ -177,6 +184,8 @@ def main() -> int:
     parser.add_argument("--old-sessions", type=int, default=0, help="earlier sessions (10 events each) stored first")
     parser.add_argument("--no-patches", action="store_true", help="Rasa as installed (no connectors.rasa_patches)")
     parser.add_argument("--charts", action="store_true", help="the action server draws spending charts")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="seconds between messages (not counted): work left after an answer is done first")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", type=Path, default=Path("results/profile"))
     parser.add_argument("--quiet-header", action="store_true")
