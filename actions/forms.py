@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.runtime import FLOW_SLOTS, banking, call, customer, latest_intent
+from actions.runtime import FLOW_SLOTS, banking, call, customer, latest_intent, utter_refusal
 from banking import catalog, errors
 from banking.money import amount_entity_value, format_naira, parse_amount_kobo
 from banking.number_roles import read_numbers
@@ -74,6 +74,8 @@ class MoneyForm(FormValidationAction, ABC):
     amount typed for an abandoned transfer can never slip into a bill payment.
     """
 
+    kind: str = ""  # the money movement: "transfer", "bill" or "airtime"
+
     @abstractmethod
     def name(self) -> str:
         """validate_<form>"""
@@ -81,18 +83,38 @@ class MoneyForm(FormValidationAction, ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
+        """A refusal that no answer can change (a read-only link, at the start or met by a look-up
+        mid-form) ends the form with its one message, as no bank or a freeze does."""
+        try:
+            return await self._validate(dispatcher, tracker, domain)
+        except errors.ReadOnlyLink as refusal:
+            utter_refusal(dispatcher, refusal)
+            return end_form()
+
+    async def _validate(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         if not form_is_starting(tracker, self.form_name()):
             return await answered_or_asked_again(super(), dispatcher, tracker, domain)
         profile = await call(banking().find_profile, customer(tracker))
-        if profile is None or profile.frozen:
-            dispatcher.utter_message(response="utter_not_connected" if profile is None else "utter_refuse_frozen")
-            return [*(SlotSet(s, None) for s in FLOW_SLOTS), SlotSet("requested_slot", None), ActiveLoop(None)]
+        if profile is None:
+            dispatcher.utter_message(response="utter_not_connected")
+            return end_form()
+        banking().check_can_pay(self.kind)  # before a question the customer could never usefully answer
+        if profile.frozen:
+            dispatcher.utter_message(response="utter_refuse_frozen")
+            return end_form()
         fresh = slots_set_this_turn(tracker)
         stale = [s for s in FLOW_SLOTS if s not in fresh and tracker.get_slot(s) is not None]
         for name in stale:
             tracker.slots[name] = None  # extract and validate below against the fresh state
         tracker.slots["requested_slot"] = None  # a question of the previous form is not ours
         return [SlotSet(name, None) for name in stale] + await super().run(dispatcher, tracker, domain)
+
+
+def end_form() -> List[EventType]:
+    """Stops the money form under way: its answers forgotten, no question pending, the loop closed."""
+    return [*(SlotSet(s, None) for s in FLOW_SLOTS), SlotSet("requested_slot", None), ActiveLoop(None)]
 
 
 def form_is_starting(tracker: Tracker, form: str) -> bool:
@@ -196,6 +218,8 @@ class AmountMixin:
 
 
 class ValidateTransferForm(SourceAccountMixin, AmountMixin, MoneyForm):
+    kind = "transfer"
+
     def name(self) -> str:
         return "validate_transfer_form"
 
@@ -257,11 +281,8 @@ class ValidateTransferForm(SourceAccountMixin, AmountMixin, MoneyForm):
             dispatcher.utter_message(response="utter_unknown_bank")
             return {"bank": None}
         number = tracker.get_slot("destination_account")
-        try:
+        try:  # a link that moves no money (errors.ReadOnlyLink) ends the form in run()
             holder = await call(banking().name_enquiry, number, bank)
-        except errors.ReadOnlyLink:  # a bank linked through Plaid: no money moves from it here
-            dispatcher.utter_message(response="utter_refuse_read_only_link")
-            return {"bank": None, "destination_account": None}
         except (errors.NameEnquiryFailed, errors.InvalidDetails):
             dispatcher.utter_message(
                 response="utter_name_enquiry_failed", account=number, bank=bank
@@ -275,6 +296,8 @@ class ValidateTransferForm(SourceAccountMixin, AmountMixin, MoneyForm):
 
 
 class ValidateBillForm(SourceAccountMixin, AmountMixin, MoneyForm):
+    kind = "bill"
+
     def name(self) -> str:
         return "validate_bill_form"
 
@@ -308,11 +331,8 @@ class ValidateBillForm(SourceAccountMixin, AmountMixin, MoneyForm):
         if biller is None:
             return {"customer_ref": None}  # asked again once the biller is known
         reference = re.sub(r"[\s-]", "", str(slot_value))
-        try:
+        try:  # no biller look-up at the provider (errors.BillsUnavailable) ends the form in run()
             holder = await call(banking().validate_biller_ref, biller, reference)
-        except errors.ReadOnlyLink:  # the linked bank's provider has no biller look-up (Mono)
-            dispatcher.utter_message(response="utter_refuse_read_only_link")
-            return {"customer_ref": None}
         except errors.InvalidDetails:
             dispatcher.utter_message(
                 response="utter_invalid_customer_ref", ref_name=reference_name(biller), biller=biller
@@ -328,6 +348,8 @@ class ValidateBillForm(SourceAccountMixin, AmountMixin, MoneyForm):
 
 
 class ValidateAirtimeForm(SourceAccountMixin, AmountMixin, MoneyForm):
+    kind = "airtime"
+
     def name(self) -> str:
         return "validate_airtime_form"
 

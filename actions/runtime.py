@@ -117,6 +117,7 @@ REFUSALS: Dict[type, str] = {
     errors.NothingPending: "utter_nothing_pending",
     errors.ChangeAlreadyScheduled: "utter_refuse_change_already_scheduled",
     errors.ConfirmationExpired: "utter_confirmation_expired",
+    errors.BillsUnavailable: "utter_refuse_bills_here",  # before ReadOnlyLink, its parent
     errors.ReadOnlyLink: "utter_refuse_read_only_link",
     errors.LinkPending: "utter_bank_link_pending",
     errors.ProviderUnavailable: "utter_provider_unavailable",

@@ -23,6 +23,7 @@ full account number, so they are safe to log.
     ├── ProviderUnavailable           provider_unavailable
     │   └── ProviderError             provider_unavailable (banking.hosted: .reason)
     ├── ReadOnlyLink                  read_only_link
+    │   └── BillsUnavailable          bills_unavailable   (money moves, but no biller look-up: Mono)
     ├── LinkPending                   link_pending
     └── StorageError                  storage_error
         └── OutcomeUnknown            outcome_unknown
@@ -172,6 +173,12 @@ class ReadOnlyLink(BankingError):
     """The linked bank's provider lets the assistant read, not move money (Plaid)."""
 
     code = "read_only_link"
+
+
+class BillsUnavailable(ReadOnlyLink):
+    """The linked bank's provider moves money but cannot pay bills from the chat (Mono: no biller look-up)."""
+
+    code = "bills_unavailable"
 
 
 class LinkPending(BankingError):

@@ -60,6 +60,7 @@ from banking.customers import reference as receipt_reference
 from banking.errors import (
     AccountFrozen,
     BankingError,
+    BillsUnavailable,
     ChangeAlreadyScheduled,
     InsufficientFunds,
     InvalidAmount,
@@ -357,6 +358,15 @@ class BankingService:
         return None if document is None or "link" not in document else profile_from_doc(document)
 
     # ----------------------------------------------------------------- look-ups for forms
+
+    def check_can_pay(self, kind: str) -> None:
+        """Why a money movement of this kind ("transfer", "bill", "airtime") cannot start from this
+        provider's links, before the customer is asked anything: ReadOnlyLink (Plaid reads only),
+        BillsUnavailable (Mono pays transfers and airtime, but has no biller look-up)."""
+        if not self.provider_moves_money:
+            raise ReadOnlyLink(f"{self._provider.name} links are read-only here: money cannot move from this chat")
+        if kind == "bill":
+            self._biller_directory()
 
     def name_enquiry(self, account_number: str, bank: str) -> str:
         """The holder's name for an account at another bank, to show before asking for a YES."""
@@ -743,7 +753,7 @@ class BankingService:
         """Who knows the name on a meter or smartcard: the provider, when it has a biller look-up (Mono has
         none, so bills cannot be paid through it from the chat)."""
         if not hasattr(self._provider, "validate_biller_ref"):
-            raise ReadOnlyLink("bills cannot be paid from this bank in the chat")
+            raise BillsUnavailable("bills cannot be paid from this bank in the chat")
         return self._provider
 
     def _start_payment(self, operation: dict[str, Any]) -> str:

@@ -11,6 +11,8 @@ import pytest
 
 from actions import runtime
 from actions.accounts import ActionCheckBalance, ActionSearchTransactions, ActionShowReceipt, ActionSpendingSummary
+from actions.forms import ValidateAirtimeForm, ValidateTransferForm
+from banking import errors
 from banking.identity import user_key
 from banking.service import BankingService
 from tests.provider_customers import plaid_customer
@@ -91,18 +93,38 @@ async def test_a_sandbox_customer_still_reads_naira(db: Any, clock: Any) -> None
     assert "$" not in listed.text + summary.text and "₦" in summary.text
 
 
-async def test_a_transfer_from_a_plaid_link_is_refused_as_read_only_not_a_crash(dollars: BankingService) -> None:
-    from rasa_sdk.executor import CollectingDispatcher
-
-    from actions.forms import ValidateTransferForm
-    from banking import errors
-    from tests.shared_fakes import DOMAIN
-
+async def test_a_transfer_from_a_plaid_link_is_refused_at_once_and_the_form_ends(dollars: BankingService) -> None:
+    """One clear refusal, before any question; nothing asked again afterwards."""
     with pytest.raises(errors.ReadOnlyLink):
         dollars.name_enquiry("0123456789", "GTBank")  # Plaid has no name enquiry, and moves no money here
-    dispatcher = CollectingDispatcher()
-    tracker = make_tracker("send 5k to 0123456789 gtbank", "transfer_money",
-                           slots={"destination_account": "0123456789", "amount": "5000"})
-    slots = await ValidateTransferForm().validate_bank("GTBank", dispatcher, tracker, DOMAIN)
-    assert slots == {"bank": None, "destination_account": None}
-    assert [m["response"] for m in dispatcher.messages] == ["utter_refuse_read_only_link"]
+    text = "send 5k to 0123456789 gtbank"
+    tracker = make_tracker(text, "transfer_money", [entity("amount", "5000"), entity("account_number", "0123456789")])
+    outcome = await run(ValidateTransferForm(), tracker)
+    assert outcome.responses == ["utter_refuse_read_only_link"]
+    assert "can't move money from it here" in outcome.text
+    assert form_ended(outcome.events)
+
+
+async def test_a_read_only_refusal_met_mid_form_ends_it_too(dollars: BankingService) -> None:
+    """A name enquiry that finds the link read-only (the form was already under way) stops the form, not
+    the question: the customer is not asked for the account again."""
+    events = [{"event": "user", "text": "gtb"}, {"event": "slot", "name": "bank", "value": "GTBank"}]
+    slots = {"destination_account": "0123456789", "amount": "5000", "requested_slot": "bank"}
+    tracker = make_tracker("gtb", "inform", [entity("bank", "GTBank", "gtb", surface="gtb")], slots=slots,
+                           active_loop="transfer_form", events=events)
+    outcome = await run(ValidateTransferForm(), tracker)
+    assert outcome.responses == ["utter_refuse_read_only_link"]
+    assert form_ended(outcome.events)
+
+
+async def test_airtime_from_a_plaid_link_is_refused_at_once(dollars: BankingService) -> None:
+    outcome = await run(ValidateAirtimeForm(), make_tracker("buy 1k mtn airtime", "buy_airtime"))
+    assert outcome.responses == ["utter_refuse_read_only_link"] and form_ended(outcome.events)
+
+
+def form_ended(events: list[dict[str, Any]]) -> bool:
+    """The loop closed, no question left open, and the form's answers forgotten."""
+    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+    closed = {"event": "active_loop", "name": None} in [{"event": e["event"], "name": e.get("name")} for e in events]
+    flow = ("amount", "destination_account", "bank", "customer_ref", "requested_slot")
+    return closed and all(name in slots and slots[name] is None for name in flow)

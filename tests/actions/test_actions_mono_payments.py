@@ -14,6 +14,7 @@ import pytest
 
 from actions import runtime
 from actions.accounts import ActionCheckBalance, ActionShowReceipt
+from actions.forms import ValidateBillForm, ValidateTransferForm
 from actions.payments import ActionConfirmPending, ActionPaymentUpdated, ActionPrepareTransfer
 from banking.config import Settings
 from banking.mono import MonoClient, MonoConfig, MonoProvider
@@ -173,3 +174,31 @@ async def test_mono_rate_limiting_is_a_busy_message(service: BankingService, mon
     mono.fail_next["/v2/payments/initiate"] = [429]
     outcome, _ = await confirmed()
     assert outcome.responses == ["utter_provider_busy"] and "Nothing was changed" in outcome.text
+
+
+async def test_a_bill_is_refused_at_once_with_mono_and_the_form_ends(service: BankingService) -> None:
+    """Mono moves money but has no biller look-up: one message saying bills are not paid here, then no
+    question (neither the biller nor the meter number is asked for)."""
+    outcome = await run(ValidateBillForm(), make_tracker("pay my dstv", "pay_bill"))
+    assert outcome.responses == ["utter_refuse_bills_here"]
+    assert "can't pay bills from this bank here" in outcome.text and "Transfers and airtime work" in outcome.text
+    assert {"event": "active_loop", "name": None} in [{"event": e["event"], "name": e.get("name")}
+                                                      for e in outcome.events]
+    assert {(e["name"], e["value"]) for e in outcome.events if e["event"] == "slot"} >= {
+        ("biller", None), ("customer_ref", None), ("requested_slot", None)}
+
+
+async def test_a_bill_refused_by_the_reference_look_up_mid_form_ends_it(service: BankingService) -> None:
+    events = [{"event": "user", "text": "1234567890"}, {"event": "slot", "name": "customer_ref", "value": "1234567890"}]
+    tracker = make_tracker("1234567890", "inform", slots={"biller": "DStv", "requested_slot": "customer_ref"},
+                           active_loop="bill_form", events=events)
+    outcome = await run(ValidateBillForm(), tracker)
+    assert outcome.responses == ["utter_refuse_bills_here"]
+    assert {"event": "active_loop", "name": None} in [{"event": e["event"], "name": e.get("name")}
+                                                      for e in outcome.events]
+
+
+async def test_a_transfer_form_starts_as_usual_with_mono(service: BankingService) -> None:
+    outcome = await run(ValidateTransferForm(), make_tracker("send 5k", "transfer_money",
+                                                             [entity("amount", "5000")]))
+    assert outcome.responses == [] and all(e["event"] != "active_loop" for e in outcome.events)
