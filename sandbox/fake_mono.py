@@ -16,6 +16,10 @@ calls under a path prefix answer an HTTP error (429, 500, ...), to rehearse fail
 The customer's side of DirectPay's page is ``settle_payment(reference, status)``: the
 payment becomes ``successful``, ``failed``, ``abandoned`` or ``cancelled`` and the
 documented ``direct_debit.payment_<status>`` webhook is POSTed, signed, to the webhook URL.
+DirectPay's page itself is served too (``GET /pay/<id>``, the payment's ``mono_url``): its
+Approve button settles the payment ``successful``, its Decline button ``cancelled``, each
+sends that webhook and sends the browser on to the payment's ``redirect_url``; a page is
+used once.
 
 Mono Connect's page is served by the fake itself (``GET /connect/<id>``, the ``mono_url``):
 one button links a new account (``MonoAccount`` with ``sample_transactions``), sends the
@@ -39,7 +43,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from sandbox.hosted_page import WebhookSender, finished, login_page
+from sandbox.hosted_page import WebhookSender, finished, login_page, payment_page
 
 SECRET_KEY = "test_sk_fake_mono_secret_key"
 WEBHOOK_SECRET = "fake-mono-webhook-secret-0123456789"
@@ -86,6 +90,7 @@ class FakeMono:
         self.page_size = page_size
         self.port = port
         self.pages: dict[str, str] = {}  # Mono Connect page id -> our meta.ref
+        self.payment_pages: dict[str, str] = {}  # DirectPay page id -> our payment reference
         self.webhooks = WebhookSender()
         self.accounts: dict[str, MonoAccount] = {}
         self.sessions: dict[str, dict[str, Any]] = {}  # our meta.ref -> initiate body
@@ -133,6 +138,8 @@ class FakeMono:
         app.router.add_post("/v2/accounts/{id}/unlink", self._unlink)
         app.router.add_get("/connect/{page}", self._connect_page)
         app.router.add_post("/connect/{page}", self._connect_finish)
+        app.router.add_get("/pay/{page}", self._payment_page)
+        app.router.add_post("/pay/{page}", self._payment_decided)
         app.router.add_post("/v2/payments/initiate", self._pay)
         app.router.add_get("/v2/payments/verify/{reference}", self._verify)
         app.router.add_post("/v3/lookup/account-number", self._lookup)
@@ -186,6 +193,15 @@ class FakeMono:
         self.payments[reference]["status"] = status
         return self.send_webhook(self.payment_webhook(reference, status))
 
+    def payment_page_url(self, reference: str) -> str | None:
+        """The ``mono_url`` Mono gave for the payment under our reference (its page, until it is used)."""
+        payment = self.payments.get(reference)
+        return None if payment is None else str(payment["mono_url"])
+
+    def initiations(self, reference: str) -> int:
+        """How many times the client asked Mono to start a payment under this reference (accepted or not)."""
+        return sum(1 for r in self.requests if r["path"] == "/v2/payments/initiate" and r.get("reference") == reference)
+
     def send_webhook(self, payload: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> tuple[int, bytes]:
         """POST a webhook to ``webhook_url`` as Mono does; (status, body bytes sent)."""
         body = json.dumps(payload).encode()
@@ -220,6 +236,28 @@ class FakeMono:
         body = json.dumps(self.connected_webhook(reference, account_id)).encode()
         self.webhooks.send(self.webhook_url, body, {"mono-webhook-secret": WEBHOOK_SECRET})
         return finished("Mono", session.get("redirect_url"))
+
+    # ----------------------------------------------------------------- DirectPay's page
+
+    async def _payment_page(self, request: web.Request) -> web.Response:
+        reference = self.payment_pages.get(request.match_info["page"])
+        if reference is None:
+            return web.Response(status=404, text="this payment link has expired")
+        payment = self.payments[reference]
+        naira = f"₦{payment['amount'] / 100:,.2f}"
+        return payment_page("Mono", naira, str(payment.get("description") or "A one-time debit from your account."))
+
+    async def _payment_decided(self, request: web.Request) -> web.Response:
+        reference = self.payment_pages.pop(request.match_info["page"], None)  # a page is used once
+        if reference is None:
+            return web.Response(status=404, text="this payment link has expired")
+        decision = (await request.post()).get("decision")
+        status = "successful" if decision == "approve" else "cancelled"
+        payment = self.payments[reference]
+        payment["status"] = status
+        body = json.dumps(self.payment_webhook(reference, status)).encode()
+        self.webhooks.send(self.webhook_url, body, {"mono-webhook-secret": WEBHOOK_SECRET})
+        return finished("Mono", payment.get("redirect_url"))
 
     # ----------------------------------------------------------------- handlers
 
@@ -309,19 +347,24 @@ class FakeMono:
 
     async def _pay(self, request: web.Request) -> web.Response:
         refused = self._check(request)
+        record = self.requests[-1]  # this request's (taken before any await lets another one in)
+        body = await request.json()
+        record["reference"] = body.get("reference")
         if refused is not None:
             return refused
-        body = await request.json()
         if body.get("type") != "onetime-debit" or not isinstance(body.get("amount"), int) or not body.get("reference"):
             return web.json_response({"status": "failed", "message": "invalid payment"}, status=400)
         if body["reference"] in self.payments:
             return web.json_response({"status": "failed", "message": "duplicate reference"}, status=400)
         await self._stall(request)
         payment_id = f"ODI{secrets.token_hex(6).upper()}"
-        self.payments[body["reference"]] = {**body, "status": "pending", "id": payment_id,
+        page = secrets.token_hex(8)
+        self.payment_pages[page] = body["reference"]
+        mono_url = f"{self.base_url}/pay/{page}"
+        self.payments[body["reference"]] = {**body, "status": "pending", "id": payment_id, "mono_url": mono_url,
                                             "created_at": datetime.now(timezone.utc).isoformat()}
         return web.json_response({"status": "successful", "message": "Payment Initiated Successfully", "data": {
-            "id": payment_id, "mono_url": f"https://checkout.mono.co/{body['reference']}",
+            "id": payment_id, "mono_url": mono_url,
             "type": "onetime-debit", "method": body.get("method", "account"), "amount": body["amount"],
             "description": body.get("description"), "reference": body["reference"],
             "created_at": datetime.now(timezone.utc).isoformat()}})

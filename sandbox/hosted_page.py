@@ -1,6 +1,7 @@
 """The page a fake provider shows where the real one hosts its own (Mono Connect, Plaid Hosted
-Link): the customer "logs in" with one button, the fake sends its signed webhook to our
-server, and the browser goes on to our "back to WhatsApp" page, as after the real thing."""
+Link, Mono DirectPay's checkout): the customer "logs in" with one button, or approves or
+declines a payment, the fake sends its signed webhook to our server, and the browser goes on
+to our "back to WhatsApp" page, as after the real thing."""
 
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ content="width=device-width, initial-scale=1"><title>{provider} (sandbox)</title
 <form method="post"><button type="submit" id="link" style="font-size:1.2em;padding:.6em 1.4em">
 Link my account</button></form></body></html>"""
 
+_PAYMENT = """<!doctype html><html><head><meta charset="utf-8"><meta name="viewport"
+content="width=device-width, initial-scale=1"><title>{provider} (sandbox)</title></head>
+<body style="font-family:sans-serif;max-width:28em;margin:3em auto;padding:0 1em;text-align:center">
+<p style="color:#777">{provider} sandbox: a stand-in for the provider's own page</p>
+<h1>Approve {amount}</h1><p>{detail}</p>
+<form method="post"><button type="submit" name="decision" value="approve" id="approve"
+style="font-size:1.2em;padding:.6em 1.4em">Approve</button>
+<button type="submit" name="decision" value="decline" id="decline"
+style="font-size:1.2em;padding:.6em 1.4em">Decline</button></form></body></html>"""
+
 _DONE = """<!doctype html><html><head><meta charset="utf-8"><title>{provider} (sandbox)</title></head>
 <body style="font-family:sans-serif;text-align:center;padding:3em 1em"><h1>Linked</h1>
 <p>You can close this page and go back to WhatsApp.</p></body></html>"""
@@ -32,6 +43,13 @@ _DONE = """<!doctype html><html><head><meta charset="utf-8"><title>{provider} (s
 def login_page(provider: str, bank: str | None, detail: str) -> web.Response:
     return web.Response(text=_PAGE.format(provider=html.escape(provider), bank=html.escape(bank or "your bank"),
                                           detail=html.escape(detail)),
+                        content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+def payment_page(provider: str, amount: str, detail: str) -> web.Response:
+    """A payment to approve: an Approve and a Decline button, each POSTing ``decision``."""
+    return web.Response(text=_PAYMENT.format(provider=html.escape(provider), amount=html.escape(amount),
+                                             detail=html.escape(detail)),
                         content_type="text/html", headers={"Cache-Control": "no-store"})
 
 

@@ -87,7 +87,7 @@ def payment_news(op_id: str) -> Any:
 async def test_yes_says_pending_with_monos_page_and_never_sent(service: BankingService, mono: FakeMono) -> None:
     outcome, op_id = await confirmed()
     assert outcome.responses == ["utter_payment_pending"]
-    assert f"https://checkout.mono.co/{op_id}" in outcome.text
+    assert mono.payment_page_url(op_id) in outcome.text
     assert "Nothing is paid until you approve it there" in outcome.text
     assert "Sent!" not in outcome.text and "confirmed it" not in outcome.text
     assert outcome.slot("pending_op_id") is None
@@ -98,7 +98,7 @@ async def test_a_second_yes_shows_the_same_page_and_starts_nothing_new(service: 
                                                                        mono: FakeMono) -> None:
     first, op_id = await confirmed()
     again = await run(ActionConfirmPending(), reply_to_confirmation(op_id, "Yes", entities=[entity("op_ref", op_id)]))
-    assert again.responses == ["utter_payment_pending"] and f"checkout.mono.co/{op_id}" in again.text
+    assert again.responses == ["utter_payment_pending"] and mono.payment_page_url(op_id) in again.text
     assert len(mono.payments) == 1
 
 
@@ -139,7 +139,7 @@ async def test_asking_for_the_balance_while_pending_verifies_it_with_mono(servic
     _, op_id = await confirmed()
     waiting = await run(ActionCheckBalance(), make_tracker("my balance", "check_balance"))
     assert waiting.responses == ["utter_payment_waiting", "utter_balances"]
-    assert f"checkout.mono.co/{op_id}" in waiting.text
+    assert mono.payment_page_url(op_id) in waiting.text
     mono.payments[op_id]["status"] = "successful"  # approved; Mono's webhook has not come
     done = await run(ActionCheckBalance(), make_tracker("my balance", "check_balance"))
     assert done.responses == ["utter_payment_done", "utter_balances"]

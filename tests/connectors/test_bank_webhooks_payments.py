@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import aiohttp
 import pytest
 from whatsapp_fakes import ADA, SALT, FakeGraphApi, RecordingAgent, WebhookServer
 
@@ -168,3 +169,26 @@ async def test_a_declined_payment_is_told_as_not_paid(
     assert (await asyncio.to_thread(mono.settle_payment, op_id, "failed"))[0] == 200
     await graph.wait_for(lambda g: any("did not go through" in t for t in g.delivered_texts()))
     assert not any("confirmed it" in t for t in graph.delivered_texts())
+
+
+@pytest.mark.parametrize(("decision", "told"), [("approve", "confirmed it"), ("decline", "was not approved")])
+async def test_the_fake_monos_payment_page_settles_it_and_its_webhook_tells_the_customer(
+        bank_server: WebhookServer, service: BankingService, mono: FakeMono, graph: FakeGraphApi,
+        agent: PaymentAgent, decision: str, told: str) -> None:
+    """``make run BANK_PROVIDER=mono``: the link after YES opens the fake's DirectPay page; Approve or
+    Decline there settles the payment, sends the browser back, and the signed webhook reaches the chat."""
+    op_id = await paying_customer(service, mono, bank_server, agent)
+    page = mono.payment_page_url(op_id)
+    assert page is not None and page.startswith(f"{mono.base_url}/pay/")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(page) as shown:
+            text = await shown.text()
+            assert shown.status == 200 and "Approve ₦10,000.00" in text and "Decline" in text
+        async with http.post(page, data={"decision": decision}, allow_redirects=False) as done:
+            assert done.status == 303 and done.headers["Location"].endswith("/webhooks/whatsapp/bank/done")
+        async with http.post(page, data={"decision": "approve"}, allow_redirects=False) as again:
+            assert again.status == 404  # a page is used once
+    await graph.wait_for(lambda g: any(told in t for t in g.delivered_texts()))
+    assert mono.payments[op_id]["status"] == ("successful" if decision == "approve" else "cancelled")
+    assert [d["status"] for d in mono.webhooks.deliveries] == [200]
+    assert mono.initiations(op_id) == 1
