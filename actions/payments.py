@@ -78,7 +78,6 @@ def ask_for_yes(dispatcher: CollectingDispatcher, operation: Any, **extra: Any) 
         amount=format_naira(operation.amount_kobo),
         source=account_label(operation.source),
         destination=operation.destination_label,
-        fee=format_naira(operation.fee_kobo) if operation.fee_kobo else "none",
         expires_at=local_time(operation.expires_at),
         ttl_minutes=ttl_minutes,
         cooling_off_hours=cooling_off_hours,

@@ -144,7 +144,7 @@ class Confirmations:
         pending = PendingOperation(
             op_id=op_id, kind=kind, amount_kobo=amount_kobo, source=source, destination_label=label,
             holder_name=holder, expires_at=now + timedelta(seconds=self._settings.confirmation_ttl_seconds),
-            fee_kobo=0, cooling_off=cooling_off,
+            cooling_off=cooling_off,
         )
         self._operations.insert_one({
             "_id": op_id, "user": user, "kind": kind, "amount_kobo": amount_kobo, "source": source,
@@ -152,7 +152,7 @@ class Confirmations:
                        for name, value in params.items()},
             "destination_label": self._sealer.seal(COLLECTION, op_id, "destination_label", label),
             "holder_name": self._sealer.seal(COLLECTION, op_id, "holder_name", holder),
-            "fee_kobo": pending.fee_kobo, "link_id": link_id,
+            "link_id": link_id,
             "cooling_off_seconds": int(cooling_off.total_seconds()) if cooling_off else None,
             "created_at": now, "hold": number, "expires_at": pending.expires_at, "status": "pending",
             "result": None,
@@ -628,7 +628,7 @@ class Confirmations:
             op_id=document["_id"], kind=document["kind"], amount_kobo=document["amount_kobo"],
             source=document["source"], destination_label=opened["destination_label"],
             holder_name=opened["holder_name"], expires_at=as_utc(document["expires_at"]),
-            fee_kobo=document.get("fee_kobo", 0), cooling_off=timedelta(seconds=seconds) if seconds else None,
+            cooling_off=timedelta(seconds=seconds) if seconds else None,
         )
 
 

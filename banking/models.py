@@ -127,7 +127,6 @@ class PendingOperation:
     destination_label: str
     holder_name: str | None
     expires_at: datetime
-    fee_kobo: int = 0
     # An unfreeze or a limit raise takes effect this long after the YES (the cooling-off); None: at once.
     cooling_off: timedelta | None = None
 

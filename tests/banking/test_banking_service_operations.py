@@ -75,8 +75,7 @@ def fast_switching() -> Iterator[None]:
 def test_prepare_external_transfer_does_name_enquiry_and_holds(service: BankingService, db: Any, user: str) -> None:
     op = service.prepare_transfer(user, 1_000_000, "checking", account_number="012 345 6789", bank="access")
     holder = service.name_enquiry(PAYEE, "Access Bank")
-    assert (op.kind, op.amount_kobo, op.source, op.holder_name, op.fee_kobo) == (
-        "transfer", 1_000_000, "checking", holder, 0)
+    assert (op.kind, op.amount_kobo, op.source, op.holder_name) == ("transfer", 1_000_000, "checking", holder)
     assert op.destination_label == f"{holder}, Access Bank ******6789"
     assert op.expires_at == START + timedelta(seconds=300)
     assert re.fullmatch(r"[0-9a-f]{32}", op.op_id)

@@ -27,14 +27,14 @@ EXPIRY = r"This expires at \d{2}:\d{2} \(5 min\)\."
 
 
 def own_transfer(amount: str) -> str:
-    return (f"Please confirm:\nSend *{amount}* from your *Checking* to *Savings*.\nFee: none\n"
+    return (f"Please confirm:\nSend *{amount}* from your *Checking* to *Savings*.\n"
             f"Reply YES to send or NO to cancel. ")
 
 
 def transfer_to(amount: str, number: str, bank: str) -> str:
     holder = SANDBOX.name_enquiry(number, bank)
     return (f"Please confirm:\nSend *{amount}* from your *Checking* to *{holder}, {bank} ******{number[-4:]}*.\n"
-            f"Fee: none\nReply YES to send or NO to cancel. ")
+            f"Reply YES to send or NO to cancel. ")
 
 
 def airtime(amount: str, network: str, phone: str) -> str:
