@@ -8,7 +8,8 @@ and payable, and a word added to a category means the same to the model and the 
 
 from __future__ import annotations
 
-# canonical name -> (NIP bank code, spellings customers type)
+# canonical name -> (CBN bank code, spellings customers type); the code is the 3-digit CBN code
+# (or, for a fintech, the code payment gateways list), stored as a link's bank_code
 BANKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "GTBank": ("058", ("gtbank", "gtb", "guaranty trust", "guaranty trust bank", "gt bank", "gtco")),
     "Access Bank": ("044", ("access", "access bank", "diamond", "access diamond")),
@@ -29,6 +30,36 @@ BANKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Kuda": ("50211", ("kuda", "kuda bank")),
     "PalmPay": ("999991", ("palmpay", "palm pay")),
 }
+
+# canonical name -> NIBSS Instant Payment (NIP) institution code: six digits, "0000xx" for a commercial
+# bank, "09xxxx" for a microfinance bank, "10xxxx" for a mobile money operator. Account-number look-ups
+# take this code, not the 3-digit one (Mono's POST /v3/lookup/account-number names it nip_code).
+NIP_CODES: dict[str, str] = {
+    "GTBank": "000013",
+    "Access Bank": "000014",
+    "Zenith Bank": "000015",
+    "UBA": "000004",
+    "First Bank": "000016",
+    "Fidelity Bank": "000007",
+    "Union Bank": "000018",
+    "Sterling Bank": "000001",
+    "Stanbic IBTC": "000012",
+    "Wema Bank": "000017",
+    "FCMB": "000003",
+    "Ecobank": "000010",
+    "Polaris Bank": "000008",
+    "Keystone Bank": "000002",
+    "Opay": "100004",
+    "Moniepoint": "090405",
+    "Kuda": "090267",
+    "PalmPay": "100033",
+}
+
+
+def nip_code(bank: str) -> str:
+    """The NIP institution code of a catalogue bank (canonical name); KeyError for any other."""
+    return NIP_CODES[bank]
+
 
 # canonical biller -> (category, spellings customers type)
 BILLERS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -13,7 +13,7 @@ Endpoints used (base ``MONO_BASE_URL``, header ``mono-sec-key``)::
     POST /v2/payments/initiate          {amount (kobo), type: "onetime-debit", method: "account", account,
                                          reference, description, redirect_url, customer} -> data.mono_url
     GET  /v2/payments/verify/{reference} data.status: successful | failed | pending | abandoned | ...
-    POST /v3/lookup/account-number      {nip_code, account_number} -> data.name (name enquiry)
+    POST /v3/lookup/account-number      {nip_code (6-digit NIP institution code), account_number} -> data.name
 
 DirectPay's outcome arrives by webhook (``direct_debit.payment_successful``, ``_failed``,
 ``_cancelled``, ``_abandoned``; ``data.object.reference`` is ours) and is always checked
@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from banking.catalog import BANKS
+from banking.catalog import nip_code
 from banking.crypto import secret_weakness
 from banking.errors import ConfigError, NameEnquiryFailed
 from banking.hosted import LinkedAccount, LinkPage, LinkResult, ProviderError, ProviderTransaction
@@ -325,7 +325,7 @@ class MonoProvider:
         """The holder's name for a NUBAN at a bank (Mono's account number lookup)."""
         try:
             answer = self._client.post("/v3/lookup/account-number",
-                                       {"nip_code": BANKS[bank][0], "account_number": account_number})
+                                       {"nip_code": nip_code(bank), "account_number": account_number})
         except ProviderError as error:
             if error.reason == "refused":
                 raise NameEnquiryFailed("the receiving bank could not confirm this account") from error

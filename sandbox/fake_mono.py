@@ -5,7 +5,8 @@ Endpoints (header ``mono-sec-key`` checked on each): ``POST /v2/accounts/initiat
 ``page_size`` linked by ``meta.next``), ``POST /v2/accounts/{id}/unlink``,
 ``POST /v2/payments/initiate``, ``GET /v2/payments/verify/{reference}``,
 ``POST /v3/lookup/account-number`` (a made-up holder name; account numbers starting
-``000`` are unknown).
+``000`` are unknown; a ``nip_code`` that is not six digits is refused with 400, as a 3-digit
+bank code would be).
 
 The customer's side of the hosted page is ``finish(reference)``: it POSTs the
 ``mono.events.account_connected`` webhook (with ``meta.ref``) to the configured webhook
@@ -17,7 +18,8 @@ The customer's side of DirectPay's page is ``settle_payment(reference, status)``
 payment becomes ``successful``, ``failed``, ``abandoned`` or ``cancelled`` and the
 documented ``direct_debit.payment_<status>`` webhook is POSTed, signed, to the webhook URL.
 DirectPay's page itself is served too (``GET /pay/<id>``, the payment's ``mono_url``): its
-Approve button settles the payment ``successful``, its Decline button ``cancelled``, each
+Approve button settles the payment ``successful`` (debited from the account it names), its
+Decline button ``cancelled``, each
 sends that webhook and sends the browser on to the payment's ``redirect_url``; a page is
 used once.
 
@@ -95,6 +97,7 @@ class FakeMono:
         self.accounts: dict[str, MonoAccount] = {}
         self.sessions: dict[str, dict[str, Any]] = {}  # our meta.ref -> initiate body
         self.payments: dict[str, dict[str, Any]] = {}
+        self.lookups: list[dict[str, str]] = []  # the nip_code of each account-number lookup
         self.requests: list[dict[str, Any]] = []
         self.fail_next: dict[str, list[int]] = {}
         self.slow: dict[str, float] = {}  # path prefix -> seconds before answering
@@ -190,8 +193,17 @@ class FakeMono:
     def settle_payment(self, reference: str, status: str = "successful") -> tuple[int, bytes]:
         """The customer approves (``successful``) or not (``failed``, ``abandoned``, ``cancelled``) on
         DirectPay's page: the payment takes that status and Mono's webhook says so."""
-        self.payments[reference]["status"] = status
+        self._settle(reference, status)
         return self.send_webhook(self.payment_webhook(reference, status))
+
+    def _settle(self, reference: str, status: str) -> dict[str, Any]:
+        """The payment takes ``status``; a successful one is debited from the account it was paid from, once."""
+        payment = self.payments[reference]
+        account = self.accounts.get(str(payment.get("account")))
+        if status == "successful" and payment["status"] != "successful" and account is not None:
+            account.balance -= int(payment["amount"])
+        payment["status"] = status
+        return payment
 
     def payment_page_url(self, reference: str) -> str | None:
         """The ``mono_url`` Mono gave for the payment under our reference (its page, until it is used)."""
@@ -253,8 +265,7 @@ class FakeMono:
             return web.Response(status=404, text="this payment link has expired")
         decision = (await request.post()).get("decision")
         status = "successful" if decision == "approve" else "cancelled"
-        payment = self.payments[reference]
-        payment["status"] = status
+        payment = self._settle(reference, status)
         body = json.dumps(self.payment_webhook(reference, status)).encode()
         self.webhooks.send(self.webhook_url, body, {"mono-webhook-secret": WEBHOOK_SECRET})
         return finished("Mono", payment.get("redirect_url"))
@@ -387,7 +398,10 @@ class FakeMono:
             return refused
         body = await request.json()
         number, code = str(body.get("account_number") or ""), str(body.get("nip_code") or "")
-        if len(number) != 10 or not number.isdigit() or not code:
+        self.lookups.append({"nip_code": code})
+        if len(code) != 6 or not code.isdigit():  # the NIP institution code, e.g. 000013, not a 3-digit bank code
+            return web.json_response({"status": "failed", "message": "invalid nip_code"}, status=400)
+        if len(number) != 10 or not number.isdigit():
             return web.json_response({"status": "failed", "message": "invalid account number"}, status=400)
         if number.startswith("000"):
             return web.json_response({"status": "failed", "message": "Account not found"}, status=404)

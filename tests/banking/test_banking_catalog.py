@@ -80,3 +80,13 @@ def test_a_category_word_that_is_a_biller_leads_to_the_same_category():
     assert "      - electricity\n" in synonyms.split("# spending categories")[0]  # the biller's synonym
     assert "      - electricity\n" not in synonyms.split("# spending categories")[1]
     assert catalog.canonical_category(catalog.canonical_biller("electricity")) == "bills"
+
+
+def test_every_bank_has_one_six_digit_nip_institution_code():
+    """Account-number look-ups (Mono's nip_code) need the NIBSS institution code of every bank offered."""
+    assert set(catalog.NIP_CODES) == set(catalog.BANKS)
+    codes = list(catalog.NIP_CODES.values())
+    assert all(len(code) == 6 and code.isdigit() for code in codes) and len(set(codes)) == len(codes)
+    assert catalog.nip_code("GTBank") == "000013" and catalog.nip_code("Access Bank") == "000014"
+    commercial = set(catalog.BANKS) - {"Opay", "Moniepoint", "Kuda", "PalmPay"}
+    assert all(catalog.NIP_CODES[bank].startswith("0000") for bank in commercial)

@@ -312,3 +312,12 @@ def test_the_payment_page_and_the_payee_are_sealed_at_rest(service: BankingServi
 def test_a_payee_mono_cannot_find_is_said_so(service: BankingService) -> None:
     with pytest.raises(errors.NameEnquiryFailed):
         service.name_enquiry("0001234567", "GTBank")
+
+
+@pytest.mark.parametrize(("bank", "code"), [("GTBank", "000013"), ("Zenith Bank", "000015"), ("Kuda", "090267")])
+def test_monos_account_lookup_is_sent_the_banks_nip_institution_code(service: BankingService, mono: FakeMono,
+                                                                       bank: str, code: str) -> None:
+    """Mono's lookup names the bank by its 6-digit NIP code; a 3-digit bank code would be refused and the
+    customer told the account could not be confirmed."""
+    assert service.name_enquiry("0123456780", bank)
+    assert mono.lookups[-1] == {"nip_code": code}
