@@ -13,7 +13,7 @@ import pluggy
 from sanic import Sanic
 from sanic.request import Request
 
-from actions.server_auth import is_valid_bearer
+from actions.server_auth import action_server_token, is_valid_bearer
 from banking.request_context import HEADER, REQUEST_ID, accept_request_id, install_logging
 
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
@@ -22,7 +22,7 @@ hookimpl = pluggy.HookimplMarker("rasa_sdk")
 def track_request_ids(app: Sanic, environ: Mapping[str, str] = os.environ) -> None:
     """Each call runs under a request id: Rasa's, when the call carries ACTION_SERVER_TOKEN (only our
     own ``rasa run`` does), else a new one. The id is never sent back in the response."""
-    token = environ.get("ACTION_SERVER_TOKEN", "").strip()
+    token = action_server_token(environ)
 
     @app.on_request
     async def take_request_id(request: Request) -> None:

@@ -42,6 +42,11 @@ OPEN_PATHS = frozenset({"/health"})
 _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]", ""})
 
 
+def action_server_token(environ: Mapping[str, str] = os.environ) -> str:
+    """ACTION_SERVER_TOKEN, the secret Rasa's action_endpoint sends; "" when unset."""
+    return environ.get("ACTION_SERVER_TOKEN", "").strip()
+
+
 @dataclass(frozen=True)
 class ActionServerAuth:
     """The action server's listening address and shared secret, read once at start-up."""
@@ -54,7 +59,7 @@ class ActionServerAuth:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ActionServerAuth:
-        token = environ.get("ACTION_SERVER_TOKEN", "").strip()
+        token = action_server_token(environ)
         host = environ.get("ACTION_SERVER_HOST", "").strip() or DEFAULT_HOST
         if not token:
             raise ConfigError(

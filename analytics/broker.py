@@ -29,7 +29,7 @@ from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
 
 from analytics.records import Record, to_record
-from analytics.store import DEFAULT_COLLECTION, AnalyticsStore, open_store
+from analytics.store import DEFAULT_COLLECTION, AnalyticsStore, analytics_path_from_env, open_store
 from banking.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class AnalyticsEventBroker(EventBroker):
         store = open_store(
             broker_config.url,
             collection=str(options.get("collection") or DEFAULT_COLLECTION),
-            path=os.environ.get("ANALYTICS_PATH", "").strip() or options.get("path") or None,  # the env wins
+            path=analytics_path_from_env() or options.get("path") or None,  # the env wins
         )
         logger.info("Conversation analytics go to %s", store.describe())
         return cls(store, Settings.from_env(os.environ).user_id_salt)

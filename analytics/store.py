@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import pymongo
 
+from banking.config import mongodb_uri_from_env
 from banking.store import DATABASE_NAME, SERVER_SELECTION_TIMEOUT_MS
 
 logger = logging.getLogger(__name__)
@@ -132,6 +133,11 @@ class MemoryAnalyticsStore:
         return "memory"
 
 
+def analytics_path_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
+    """ANALYTICS_PATH: the JSON Lines file used when there is no MongoDB; None when unset."""
+    return environ.get("ANALYTICS_PATH", "").strip() or None
+
+
 def open_store(
     url: str | None = None,
     *,
@@ -141,12 +147,12 @@ def open_store(
     environ: Mapping[str, str] = os.environ,
 ) -> AnalyticsStore:
     """MongoDB when a URI is given or MONGODB_URI is set; otherwise the JSON Lines file."""
-    uri = url or environ.get("MONGODB_URI", "").strip() or None
+    uri = url or mongodb_uri_from_env(environ)
     if uri:
         client: pymongo.MongoClient = pymongo.MongoClient(
             uri, connect=False, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS, tz_aware=True)
         return MongoAnalyticsStore(client[db][collection])
-    chosen = path or environ.get("ANALYTICS_PATH", "").strip() or DEFAULT_PATH
+    chosen = path or analytics_path_from_env(environ) or DEFAULT_PATH
     return FileAnalyticsStore(chosen)
 
 

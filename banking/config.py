@@ -10,7 +10,17 @@ from decimal import Decimal, InvalidOperation
 
 from banking.errors import ConfigError
 
-__all__ = ["DEVELOPMENT_SALT", "KNOWN_PROVIDERS", "ConfigError", "Settings", "environment_from_env"]
+__all__ = [
+    "DEVELOPMENT_SALT",
+    "KNOWN_PROVIDERS",
+    "ConfigError",
+    "Settings",
+    "encryption_key_from_env",
+    "environment_from_env",
+    "mongodb_uri_from_env",
+    "old_encryption_keys_from_env",
+    "user_id_salt_from_env",
+]
 
 DEVELOPMENT_SALT = "development-only-salt-do-not-use-in-production"
 KNOWN_PROVIDERS = ("sandbox", "mono", "plaid")
@@ -57,13 +67,13 @@ class Settings:
         """Build settings from environment variables; empty values count as unset."""
         defaults = cls()
         return cls(
-            mongodb_uri=_text(environ, "MONGODB_URI"),
+            mongodb_uri=mongodb_uri_from_env(environ),
             bank_provider=_provider(environ),
             confirmation_ttl_seconds=_positive_int(
                 environ, "CONFIRMATION_TTL_SECONDS", defaults.confirmation_ttl_seconds),
             daily_transfer_limit_kobo=_naira_as_kobo(
                 environ, "DAILY_TRANSFER_LIMIT", defaults.daily_transfer_limit_kobo),
-            user_id_salt=_text(environ, "USER_ID_SALT") or DEVELOPMENT_SALT,
+            user_id_salt=user_id_salt_from_env(environ) or DEVELOPMENT_SALT,
             support_phone=_text(environ, "SUPPORT_PHONE") or defaults.support_phone,
             support_email=_text(environ, "SUPPORT_EMAIL") or defaults.support_email,
             support_hours=_text(environ, "SUPPORT_HOURS") or defaults.support_hours,
@@ -80,6 +90,30 @@ def environment_from_env(environ: Mapping[str, str] = os.environ) -> str:
     if raw not in _ENVIRONMENTS:
         raise ConfigError(f"ENVIRONMENT={raw!r} is unknown; use production or development")
     return _ENVIRONMENTS[raw]
+
+
+# Settings that several modules need (the store, the channel, key and salt checks) are read
+# here and nowhere else; each returns None when the variable is unset or blank.
+
+
+def mongodb_uri_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
+    """MONGODB_URI; None means the in-process database (data lost on exit)."""
+    return _text(environ, "MONGODB_URI")
+
+
+def user_id_salt_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
+    """USER_ID_SALT as given: None tells "unset" apart from the development salt."""
+    return _text(environ, "USER_ID_SALT")
+
+
+def encryption_key_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
+    """ENCRYPTION_KEY, unparsed (``banking.crypto.parse_key`` checks it)."""
+    return _text(environ, "ENCRYPTION_KEY")
+
+
+def old_encryption_keys_from_env(environ: Mapping[str, str] = os.environ) -> str:
+    """ENCRYPTION_OLD_KEYS, unparsed: keys still accepted for decryption while data is re-encrypted."""
+    return _text(environ, "ENCRYPTION_OLD_KEYS") or ""
 
 
 def _text(environ: Mapping[str, str], name: str) -> str | None:

@@ -40,7 +40,14 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from banking.config import DEVELOPMENT_SALT, environment_from_env
+from banking.config import (
+    DEVELOPMENT_SALT,
+    encryption_key_from_env,
+    environment_from_env,
+    mongodb_uri_from_env,
+    old_encryption_keys_from_env,
+    user_id_salt_from_env,
+)
 from banking.errors import ConfigError
 
 __all__ = [
@@ -167,8 +174,8 @@ class Keyring:
         """ENCRYPTION_KEY plus ENCRYPTION_OLD_KEYS; production refuses a missing or weak key."""
         production = environment_from_env(environ) == "production"
         old = [parse_key(part, f"ENCRYPTION_OLD_KEYS entry {index}")
-               for index, part in enumerate(_split(environ.get("ENCRYPTION_OLD_KEYS", "")), start=1)]
-        raw = environ.get("ENCRYPTION_KEY", "").strip()
+               for index, part in enumerate(_split(old_encryption_keys_from_env(environ)), start=1)]
+        raw = encryption_key_from_env(environ)
         if not raw:
             if production:
                 raise ConfigError("ENCRYPTION_KEY is missing; production needs 64 hexadecimal characters "
@@ -232,7 +239,7 @@ class Keyring:
 def production_secret_problems(environ: Mapping[str, str] = os.environ) -> list[str]:
     """Every missing, malformed, default or weak secret, one phrase each; values are never quoted."""
     problems: list[str] = []
-    raw_key = environ.get("ENCRYPTION_KEY", "").strip()
+    raw_key = encryption_key_from_env(environ)
     if not raw_key:
         problems.append("ENCRYPTION_KEY is missing")
     else:
@@ -243,12 +250,12 @@ def production_secret_problems(environ: Mapping[str, str] = os.environ) -> list[
         else:
             if weakness:
                 problems.append(f"ENCRYPTION_KEY {weakness}")
-    for index, part in enumerate(_split(environ.get("ENCRYPTION_OLD_KEYS", "")), start=1):
+    for index, part in enumerate(_split(old_encryption_keys_from_env(environ)), start=1):
         try:
             parse_key(part, f"ENCRYPTION_OLD_KEYS entry {index}")
         except ConfigError as error:
             problems.append(str(error))
-    salt = environ.get("USER_ID_SALT", "").strip()
+    salt = user_id_salt_from_env(environ)
     if not salt:
         problems.append("USER_ID_SALT is missing")
     elif salt == DEVELOPMENT_SALT or _is_placeholder(salt):
@@ -286,9 +293,9 @@ def require_user_id_salt(environ: Mapping[str, str] = os.environ, mongodb_uri: s
     e.g. endpoints.yml's tracker store url) is set; in memory the development salt is
     still accepted, with a warning where it is used. The URI is never quoted.
     """
-    if not (mongodb_uri or environ.get("MONGODB_URI", "")).strip():
+    if not ((mongodb_uri or "").strip() or mongodb_uri_from_env(environ)):
         return
-    salt = environ.get("USER_ID_SALT", "").strip()
+    salt = user_id_salt_from_env(environ)
     if salt and salt != DEVELOPMENT_SALT:
         return
     state = "unset" if not salt else "the development salt"

@@ -22,6 +22,8 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
+from banking.config import environment_from_env
+
 HEADER = "X-Request-ID"
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 VALID_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")  # whole value only (fullmatch: no trailing newline)
@@ -70,7 +72,7 @@ def wants_json(environ: Mapping[str, str] = os.environ) -> bool:
     chosen = environ.get("LOG_FORMAT", "").strip().lower()
     if chosen:
         return chosen == "json"
-    return environ.get("ENVIRONMENT", "").strip().lower() == "production"
+    return environment_from_env(environ) == "production"
 
 
 def install_logging(process_name: str, environ: Mapping[str, str] = os.environ) -> int:

@@ -47,7 +47,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from banking.config import Settings
+from banking.config import Settings, encryption_key_from_env
 from banking.crypto import CryptoError, Keyring, field_context, require_production_secrets, require_user_id_salt
 from banking.errors import ConfigError
 from banking.identity import user_key
@@ -97,7 +97,7 @@ class EncryptedMongoTrackerStore(TrackerStore, SerializedTrackerAsText):
             uri = host or settings.mongodb_uri
             if database is None:
                 require_user_id_salt(environ, uri)  # endpoints.yml's url persists as much as MONGODB_URI
-            if keyring is None and database is None and uri and not environ.get("ENCRYPTION_KEY", "").strip():
+            if keyring is None and database is None and uri and not encryption_key_from_env(environ):
                 raise ConfigError("ENCRYPTION_KEY is unset but conversations go to a persistent MongoDB; a "
                                   "throwaway key would leave them unreadable after a restart. Set ENCRYPTION_KEY "
                                   "(64 hex characters)")

@@ -51,7 +51,13 @@ from sanic.response import HTTPResponse
 from assistant_llm.charts import ChartStore
 from assistant_llm.transcriber import Transcript, heard_message
 from banking import log_redaction
-from banking.config import DEVELOPMENT_SALT, ConfigError, environment_from_env
+from banking.config import (
+    DEVELOPMENT_SALT,
+    ConfigError,
+    environment_from_env,
+    mongodb_uri_from_env,
+    user_id_salt_from_env,
+)
 from banking.crypto import require_production_secrets
 from banking.identity import user_key
 from connectors.health import register_health
@@ -215,8 +221,8 @@ class WhatsAppConfig:
             verify_token=values["verify_token"],
             app_secret=values["app_secret"],
             api_url=api_url,
-            mongodb_uri=_setting(environ.get("MONGODB_URI")),
-            user_id_salt=_setting(environ.get("USER_ID_SALT")) or DEVELOPMENT_SALT,
+            mongodb_uri=mongodb_uri_from_env(environ),
+            user_id_salt=user_id_salt_from_env(environ) or DEVELOPMENT_SALT,
             rate_limit=RateLimitConfig.from_env(environ),
             charts=ChartStore.from_env(environ),
         )

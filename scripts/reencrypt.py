@@ -26,7 +26,7 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from banking.audit import AUDIT_COLLECTION, HEAD_COLLECTION
-from banking.config import Settings
+from banking.config import Settings, encryption_key_from_env
 from banking.crypto import CryptoError, Keyring, field_context, sealed_fields
 from banking.errors import ConfigError
 from banking.store import DATABASE_NAME, connect_database
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     parser.add_argument("--collection", action="append", help="only this collection (repeatable)")
     args = parser.parse_args(argv)
     try:
-        if not environ.get("ENCRYPTION_KEY", "").strip():
+        if not encryption_key_from_env(environ):
             raise ConfigError("ENCRYPTION_KEY is unset; re-encrypting under a throwaway key would lose the data")
         keyring = Keyring.from_env(environ)
         if db is None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.review_queue import DEFAULT_THRESHOLD, collect, to_nlu_yaml
+from banking.config import mongodb_uri_from_env
 
 
 def events_from_file(path: Path) -> list[list[dict[str, Any]]]:
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None, *, store: Any = None) -> int:
     conversations: Iterable[list[dict[str, Any]]]
     if args.events:
         conversations = events_from_file(args.events)
-    elif store is not None or os.environ.get("MONGODB_URI", "").strip():
+    elif store is not None or mongodb_uri_from_env():
         conversations = asyncio.run(events_from_store(store or open_tracker_store()))
     else:
         print("MONGODB_URI is unset: the conversations live in the running server's memory, so there is "
