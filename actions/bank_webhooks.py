@@ -62,7 +62,7 @@ async def receive(request: Request, provider: str) -> HTTPResponse:
     return json({"status": result.status, "delivery": delivery})
 
 
-@hookimpl  # type: ignore[misc]
+@hookimpl
 def attach_sanic_app_extensions(app: Sanic) -> None:
     """Add the route; the token check of ``actions.server_auth`` guards it like every other."""
     app.add_route(receive, ROUTE, methods=["POST"], name="bank_webhooks")

@@ -393,7 +393,9 @@ class ValidateConnectBankForm(FormValidationAction):
     def name(self) -> str:
         return "validate_connect_bank_form"
 
-    async def run(self, dispatcher, tracker, domain):  # type: ignore[override]
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         if not form_is_starting(tracker, self.form_name()):
             return await answered_or_asked_again(super(), dispatcher, tracker, domain)
         profile = await call(banking().find_profile, customer(tracker))

@@ -36,11 +36,13 @@ def track_request_ids(app: Sanic, environ: Mapping[str, str] = os.environ) -> No
         if previous is not None:
             REQUEST_ID.reset(previous)
 
-    @app.listener("before_server_start")
     async def stamp_logs(*_: Any) -> None:
         install_logging("actions")
 
+    # register_listener rather than @app.listener(event): Sanic 21.12 types the decorator form wrongly.
+    app.register_listener(stamp_logs, "before_server_start")
 
-@hookimpl  # type: ignore[misc]
+
+@hookimpl
 def attach_sanic_app_extensions(app: Sanic) -> None:
     track_request_ids(app)

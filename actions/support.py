@@ -54,6 +54,7 @@ async def send_link_page(dispatcher: CollectingDispatcher, tracker: Tracker, ban
         profile = await call(banking().find_profile, customer(tracker))
         dispatcher.utter_message(response="utter_already_connected", bank=profile.bank if profile else bank)
         return [SlotSet("bank", None)]
+    assert invitation.expires_at is not None, "a page to open always has an expiry"
     minutes = max(1, round((invitation.expires_at - datetime.now(timezone.utc)).total_seconds() / 60))
     dispatcher.utter_message(response="utter_bank_link_sent", bank=bank, url=invitation.url, minutes=minutes)
     return [SlotSet("bank", None)]

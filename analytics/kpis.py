@@ -33,7 +33,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 LAGOS = timezone(timedelta(hours=1), "WAT")
 CONVERSATION_GAP_SECONDS = 30 * 60
@@ -299,7 +299,8 @@ def compute(records: Iterable[Record], since: float | None = None, until: float 
     )
 
 
-def _inside(at: Any, since: float | None, until: float | None) -> bool:
+def _inside(at: Any, since: float | None, until: float | None) -> TypeGuard[float]:
+    """A record's time (a number) within [since, until); a record without one is outside."""
     if not isinstance(at, (int, float)):
         return False
     return (since is None or at >= since) and (until is None or at < until)

@@ -41,6 +41,18 @@ def safe_name(value: Any) -> str | None:
     return OTHER
 
 
+def mapping_field(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """The field when it is a mapping, else an empty one: events from the broker are not trusted to be well formed."""
+    value = parent.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def list_field(parent: Mapping[str, Any], key: str) -> list[Any]:
+    """The field when it is a list, else an empty one."""
+    value = parent.get(key)
+    return value if isinstance(value, list) else []
+
+
 def to_record(event: Mapping[str, Any], salt: str) -> Record | None:
     """The analytics record for one broker message (Rasa's event dict plus ``sender_id``), or None."""
     sender = event.get("sender_id")
@@ -63,10 +75,10 @@ def to_record(event: Mapping[str, Any], salt: str) -> Record | None:
 
 
 def _user(event: Mapping[str, Any]) -> Record:
-    parse = event.get("parse_data") if isinstance(event.get("parse_data"), Mapping) else {}
-    intent = parse.get("intent") if isinstance(parse.get("intent"), Mapping) else {}
+    parse = mapping_field(event, "parse_data")
+    intent = mapping_field(parse, "intent")
     name = safe_name(intent.get("name"))
-    ranking = parse.get("intent_ranking") if isinstance(parse.get("intent_ranking"), list) else []
+    ranking = list_field(parse, "intent_ranking")
     # Under nlu_fallback the model's own best guess is the first other intent of the ranking.
     guesses = [item for item in ranking if isinstance(item, Mapping) and item.get("name") != "nlu_fallback"]
     guess = guesses[0] if guesses else {}
@@ -90,9 +102,9 @@ def _user(event: Mapping[str, Any]) -> Record:
 
 
 def _bot(event: Mapping[str, Any]) -> Record:
-    metadata = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}
-    data = event.get("data") if isinstance(event.get("data"), Mapping) else {}
-    buttons = data.get("buttons") if isinstance(data.get("buttons"), list) else []
+    metadata = mapping_field(event, "metadata")
+    data = mapping_field(event, "data")
+    buttons = list_field(data, "buttons")
     # A response from the domain is named; free text (an LLM answer) has no name.
     return {"kind": "bot", "response": safe_name(metadata.get("utter_action")), "buttons": len(buttons)}
 

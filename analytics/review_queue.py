@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from analytics.records import mapping_field
+
 DEFAULT_THRESHOLD = 0.7
 FALLBACK_INTENT = "nlu_fallback"
 HANDOFF_INTENT = "human_handoff"
@@ -75,8 +77,8 @@ def collect(conversations: Iterable[Iterable[Event]], threshold: float = DEFAULT
 
 
 def _intent(event: Event) -> tuple[str | None, float | None, tuple[str, float | None]]:
-    parse = event.get("parse_data") if isinstance(event.get("parse_data"), Mapping) else {}
-    intent = parse.get("intent") if isinstance(parse.get("intent"), Mapping) else {}
+    parse = mapping_field(event, "parse_data")
+    intent = mapping_field(parse, "intent")
     ranking = [item for item in parse.get("intent_ranking") or []
                if isinstance(item, Mapping) and item.get("name") != FALLBACK_INTENT]
     guess = ranking[0] if ranking else {}

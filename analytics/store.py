@@ -76,7 +76,7 @@ class MongoAnalyticsStore:
 class FileAnalyticsStore:
     """JSON Lines, one record per line, appended under a lock (one writer thread per process)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
 

@@ -178,15 +178,14 @@ def _figures_in_words(text: str, read: Sequence[tuple[int, int]]) -> list[Figure
             skip_next = True
         unit = Decimal(1).scaleb(-decimals) * scale
         marks = _WORD_MARK_AFTER.match(text, last.end)
+        assert marks is not None  # every part of the pattern is optional: it always matches
         percent = bool(marks.group("percent"))
-        prefixed = _WORD_MARK_BEFORE.search(text, 0, first.start) is not None
+        mark = _WORD_MARK_BEFORE.search(text, 0, first.start)
+        prefixed = mark is not None
         marked = prefixed or bool(marks.group("suffix"))
         if not percent and not marked and (value < _SMALL or _is_year(text, first.start, occurrence.text, value)):
             continue
-        start = first.start
-        if prefixed and not percent:
-            start = _WORD_MARK_BEFORE.search(text, 0, first.start).start()
-        mark = _WORD_MARK_BEFORE.search(text, 0, first.start) if prefixed else None
+        start = mark.start() if mark is not None and not percent else first.start
         figures.append(_figure(value, unit, percent, marked, start, marks.end(), in_words=True,
                                currency=_currency_of(mark.group() if mark else marks.group("suffix"))))
     return figures

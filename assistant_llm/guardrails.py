@@ -13,6 +13,7 @@ for a PIN/OTP/password, or a claim that money moved or a setting changed
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAX_QUESTION_CHARS = 500
@@ -62,7 +63,7 @@ def redact(text: str) -> Redacted:
     originals: dict[str, str] = {}
     counters = {"number": 0, "email": 0, "secret": 0}
 
-    def swap(kind: str) -> object:
+    def swap(kind: str) -> Callable[[re.Match[str]], str]:
         def replace(match: re.Match[str]) -> str:
             counters[kind] += 1
             placeholder = f"<{kind}-{counters[kind]}>"
@@ -71,9 +72,9 @@ def redact(text: str) -> Redacted:
 
         return replace
 
-    cleaned = _SECRET.sub(swap("secret"), text[:MAX_QUESTION_CHARS])  # type: ignore[arg-type]
-    cleaned = _EMAIL.sub(swap("email"), cleaned)  # type: ignore[arg-type]
-    cleaned = _LONG_DIGITS.sub(swap("number"), cleaned)  # type: ignore[arg-type]
+    cleaned = _SECRET.sub(swap("secret"), text[:MAX_QUESTION_CHARS])
+    cleaned = _EMAIL.sub(swap("email"), cleaned)
+    cleaned = _LONG_DIGITS.sub(swap("number"), cleaned)
     return Redacted(cleaned, originals)
 
 

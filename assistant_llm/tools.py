@@ -245,7 +245,7 @@ class ToolBox:
         for transaction in debits:
             if transaction.category not in _PEOPLE_CATEGORIES | {"savings"}:
                 groups[_counterparty(transaction)].append(transaction)
-        found = []
+        found: list[dict[str, Any]] = []
         for merchant, items in groups.items():
             months = {t.posted_at.astimezone(LAGOS).strftime("%Y-%m") for t in items}
             amounts = sorted(t.amount_kobo for t in items)

@@ -19,6 +19,8 @@ __all__ = [
     "environment_from_env",
     "mongodb_uri_from_env",
     "old_encryption_keys_from_env",
+    "require_support_contacts",
+    "support_contact_problems",
     "user_id_salt_from_env",
 ]
 
@@ -38,6 +40,7 @@ class Settings:
     confirmation_ttl_seconds: int = 300
     daily_transfer_limit_kobo: int = 50_000_000  # ₦500,000
     user_id_salt: str = DEVELOPMENT_SALT
+    # Placeholders for development: production refuses to start with them (require_support_contacts).
     support_phone: str = "+234 1 700 0000"
     support_email: str = "support@example-bank.ng"
     support_hours: str = "24/7"
@@ -90,6 +93,29 @@ def environment_from_env(environ: Mapping[str, str] = os.environ) -> str:
     if raw not in _ENVIRONMENTS:
         raise ConfigError(f"ENVIRONMENT={raw!r} is unknown; use production or development")
     return _ENVIRONMENTS[raw]
+
+
+def support_contact_problems(settings: Settings) -> list[str]:
+    """Support contacts still at their placeholders: a customer sent there in an emergency reaches nobody."""
+    defaults = Settings()
+    problems = []
+    if settings.support_phone == defaults.support_phone:
+        problems.append("SUPPORT_PHONE is the placeholder number")
+    domain = settings.support_email.rpartition("@")[2].lower()
+    if settings.support_email == defaults.support_email or any(
+            label.startswith("example") for label in domain.split(".")):
+        problems.append("SUPPORT_EMAIL is a placeholder address")
+    return problems
+
+
+def require_support_contacts(settings: Settings) -> None:
+    """With ENVIRONMENT=production, refuse to start while customers would be given placeholder contacts."""
+    if not settings.is_production:
+        return
+    problems = support_contact_problems(settings)
+    if problems:
+        raise ConfigError("refusing to start in production: " + "; ".join(problems)
+                          + "; set the bank's real SUPPORT_PHONE and SUPPORT_EMAIL")
 
 
 # Settings that several modules need (the store, the channel, key and salt checks) are read

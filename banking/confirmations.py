@@ -70,7 +70,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from pymongo import ReturnDocument
 from pymongo.errors import PyMongoError
@@ -215,7 +215,7 @@ class Confirmations:
     def confirm(self, user: str, op_id: object) -> Receipt | ProviderPayment:
         """Execute a pending operation at most once, never after it expired. A money movement paid at the
         provider comes back as a ProviderPayment waiting for the customer's approval there."""
-        _require_op_id(op_id)
+        op_id = _require_op_id(op_id)
         now = self._now()
         claimed = self._claim(user, op_id, now)
         try:
@@ -242,7 +242,7 @@ class Confirmations:
     def cancel(self, user: str, op_id: object, reason: str = "customer") -> None:
         """Drop a pending operation; AlreadyExecuted once it ran, ConfirmationExpired once it expired,
         NothingPending (or ConfirmationSuperseded) when there is nothing of that id to cancel."""
-        _require_op_id(op_id)
+        op_id = _require_op_id(op_id)
         if reason not in CANCEL_REASONS:
             raise ValueError(f"a cancel reason is one of {', '.join(CANCEL_REASONS)}")
         now = self._now()
@@ -644,11 +644,12 @@ def _payment(operation: dict[str, Any], status: str, *, url: str | None = None, 
                            status=status, url=url, reason=reason, receipt=receipt, changed=changed)
 
 
-def _is_op_id(op_id: object) -> bool:
+def _is_op_id(op_id: object) -> TypeGuard[str]:
     """Op ids come back from conversation slots; only a plain string may reach a query."""
     return isinstance(op_id, str) and bool(op_id)
 
 
-def _require_op_id(op_id: object) -> None:
+def _require_op_id(op_id: object) -> str:
     if not _is_op_id(op_id):
         raise NothingPending("there is nothing waiting for your confirmation")
+    return op_id

@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Mapping
 
-from banking.config import Settings
+from banking.config import Settings, require_support_contacts
 from banking.crypto import Keyring, require_production_secrets
 from banking.errors import ConfigError
 from banking.providers import get_provider
@@ -20,10 +20,11 @@ def service_from_env(environ: Mapping[str, str] = os.environ) -> BankingService:
     """Settings, database, provider, keys and indexes in one call; the caller decides whether to keep it.
 
     With ENVIRONMENT=production it refuses to start (ConfigError naming every problem)
-    on missing or default secrets, or without MONGODB_URI.
+    on missing or default secrets, without MONGODB_URI, or with placeholder support contacts.
     """
     require_production_secrets(environ)
     settings = Settings.from_env(environ)
+    require_support_contacts(settings)
     if settings.is_production and not settings.mongodb_uri:
         raise ConfigError("refusing to start in production: MONGODB_URI is missing, and bank records must not "
                           "be kept in memory")

@@ -151,7 +151,7 @@ class Receipt:
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Receipt:
-        values = {field.name: document.get(field.name) for field in fields(cls)}
+        values: dict[str, Any] = {field.name: document.get(field.name) for field in fields(cls)}
         for name in ("executed_at", "effective_at"):
             values[name] = _moment(values[name])
         return cls(**values)

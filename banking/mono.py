@@ -156,8 +156,8 @@ def parse_mono_event(payload: Any) -> MonoEvent:
     if not isinstance(payload, dict):
         return MonoEvent(kind="other", event="")
     event = str(payload.get("event") or "")
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    data = _dict(payload.get("data"))
+    meta = _dict(data.get("meta"))
     account = data.get("account")
     account_id = account.get("_id") or account.get("id") if isinstance(account, dict) else account
     status = meta.get("data_status")
@@ -172,7 +172,7 @@ def parse_mono_event(payload: Any) -> MonoEvent:
     if event == "mono.events.account_unlinked":
         return MonoEvent(kind="unlinked", event=event, account_id=_text(account_id) or _text(data.get("id")))
     if event.startswith("direct_debit.payment_"):
-        payment = data.get("object") if isinstance(data.get("object"), dict) else data
+        payment = data["object"] if isinstance(data.get("object"), dict) else data
         return MonoEvent(kind="payment", event=event, reference=_text(payment.get("reference")),
                          payment_status=_text(payment.get("status")))
     return MonoEvent(kind="other", event=event)
@@ -290,7 +290,7 @@ class MonoProvider:
         """Every page from ``since`` to now, following ``meta.next`` on Mono's host only."""
         now = datetime.now(timezone.utc)
         start = max(since, now - timedelta(days=HISTORY_DAYS))
-        path: str | None = f"/v2/accounts/{token}/transactions"
+        path = f"/v2/accounts/{token}/transactions"
         params: dict[str, Any] | None = {"paginate": "true", "start": f"{start:%d-%m-%Y}", "end": f"{now:%d-%m-%Y}"}
         found: list[ProviderTransaction] = []
         for page in range(MAX_PAGES):
@@ -299,9 +299,10 @@ class MonoProvider:
             next_link = (answer.get("meta") or {}).get("next")
             if not next_link:
                 break
-            path, params = self._client.same_host_path(str(next_link)), None
-            if path is None:
+            next_path = self._client.same_host_path(str(next_link))
+            if next_path is None:
                 break
+            path, params = next_path, None
         return found
 
     def revoke(self, token: str) -> None:
@@ -426,6 +427,11 @@ def _moment(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A field of a webhook body when it is an object, else an empty one."""
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: Any) -> str | None:

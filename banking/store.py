@@ -42,7 +42,7 @@ def connect_database(settings: Settings) -> Database:
 
 def in_memory_database() -> Any:
     """A fresh, private, thread-safe mongomock database (for development and tests)."""
-    client = mongomock.MongoClient(tz_aware=True)
+    client: mongomock.MongoClient = mongomock.MongoClient(tz_aware=True)
     return SerializedDatabase(client[DATABASE_NAME], threading.RLock())
 
 

@@ -153,9 +153,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             return messages
         texts = [message.get(TEXT) or "" for message in messages]
         for message, probabilities in zip(messages, self.probabilities(texts), strict=True):
-            ranking = sorted(({"name": intent, "confidence": float(p)}
-                              for intent, p in zip(self._intents, probabilities, strict=True)),
-                             key=lambda item: -item["confidence"])
+            ranked = sorted(zip(self._intents, probabilities, strict=True), key=lambda pair: -float(pair[1]))
+            ranking = [{"name": intent, "confidence": float(p)} for intent, p in ranked]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking[: self._config["ranking_length"]], add_to_output=True)
         return messages
