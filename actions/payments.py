@@ -249,8 +249,10 @@ class ActionConfirmPending(Action):
 def utter_payment_started(dispatcher: CollectingDispatcher, payment: Any) -> List[EventType]:
     """Mono DirectPay: the payment waits for the customer's approval on Mono's page; nothing is done
     until Mono confirms it (EXTERNAL_payment_updated, or the next look), so no receipt and no "sent"."""
-    if payment is None or not payment.url:
+    if payment is None:
         dispatcher.utter_message(response="utter_already_handled")
+    elif payment.status != "at_provider" or not payment.url:  # found at Mono after a failure: as Mono has it
+        tell_payment(dispatcher, payment)
     else:
         dispatcher.utter_message(response="utter_payment_pending", amount=format_naira(payment.amount_kobo),
                                  source=account_label(payment.source), destination=payment.destination_label,

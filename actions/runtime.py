@@ -194,8 +194,10 @@ def tell_payment(dispatcher: CollectingDispatcher, payment: Any) -> None:
         declined = payment.reason in ("failed", "rejected", "declined")
         dispatcher.utter_message(response="utter_payment_declined" if declined else "utter_payment_not_approved",
                                  **details)
-    else:
-        dispatcher.utter_message(response="utter_payment_waiting", url=payment.url or "", **details)
+    elif payment.url:
+        dispatcher.utter_message(response="utter_payment_waiting", url=payment.url, **details)
+    else:  # started at Mono, but its page is not known here (Mono's verify names none)
+        dispatcher.utter_message(response="utter_payment_waiting_at_mono", **details)
 
 
 def slot_resets(*names: str) -> List[Dict[str, Any]]:

@@ -34,6 +34,8 @@ is handed to the provider under its op id as the reference, once::
                           the provider's word, verified │ by reference (GET verify), never a
                           webhook's say-so:             ├── paid ─────────────────────────► executed
                                                         └── failed, abandoned, cancelled ─► failed
+           executing ─── the provider refuses to start it but holds a payment under the reference
+                         (ours, started before a failure kept us from recording it) ─► at_provider (recovered)
 
 What it guarantees:
 
@@ -86,6 +88,7 @@ from banking.errors import (
     NothingPending,
     OutcomeUnknown,
     PaymentAtProvider,
+    ProviderUnavailable,
     StorageError,
 )
 from banking.models import PendingOperation, ProviderPayment, Receipt, Settled, as_utc
@@ -110,10 +113,13 @@ _CLAIM_ATTEMPTS = 2
 class ProviderPayments:
     """How money movements are paid at the provider (Mono DirectPay). ``start`` hands the opened
     operation over under its op id as the reference and returns the provider's page for the
-    customer; ``verify`` is the provider's word on a payment by that reference: (status, kobo)."""
+    customer; ``verify`` is the provider's word on a payment by that reference: (status, kobo); ``find``
+    the same, or None when the provider holds no payment under it."""
 
     start: Callable[[dict[str, Any]], str]
     verify: Callable[[str], tuple[str, int | None]]
+    # The payment the provider holds under a reference, (status, kobo, page or None); None when it holds none.
+    find: Callable[[str], tuple[str, int | None, str | None] | None] | None = None
 
 
 class Confirmations:
@@ -226,6 +232,8 @@ class Confirmations:
         except ConfirmationExpired:
             self._close_claimed(claimed, "expired", None)
             raise
+        except OutcomeUnknown:
+            raise  # whether it took effect is not known: it stays executing until its claim lapses
         except BankingError as error:
             reason = getattr(error, "reason", None)
             self._close_claimed(claimed, "refused", f"provider_{reason}" if reason else error.code)
@@ -325,7 +333,12 @@ class Confirmations:
         assert self._payments is not None
         opened = self._with_params(operation)
         self._customers.reserve_payment(opened, now)
-        url = self._payments.start(opened)
+        try:
+            url = self._payments.start(opened)
+        except ProviderUnavailable as refused:
+            if getattr(refused, "reason", None) != "refused":
+                raise
+            return self._adopt_started(operation, opened, refused)
         op_id = operation["_id"]
         handed = self._operations.update_one(
             {"_id": op_id, "status": "executing", "claim": operation.get("claim")},
@@ -336,6 +349,41 @@ class Confirmations:
             self._audit(operation["user"], operation["kind"], "initiated", op_id=op_id,
                         amount_kobo=operation["amount_kobo"])
         logger.info("%s operation %s is waiting for the customer's approval at the provider", operation["kind"], op_id)
+        return _payment(opened, "at_provider", url=url)
+
+    def _adopt_started(self, operation: dict[str, Any], opened: dict[str, Any],
+                       refused: ProviderUnavailable) -> ProviderPayment:
+        """The provider refused to start the payment: if it already holds one under our reference, that is
+        ours, started before a failure kept us from recording it (e.g. the action server died just after
+        the provider accepted it), so it is recorded as at the provider now and settled by what the
+        provider says of it; only a refusal for a payment the provider does not hold stays a refusal."""
+        assert self._payments is not None
+        op_id = operation["_id"]
+        if self._payments.find is None:
+            raise refused
+        try:
+            found = self._payments.find(op_id)
+        except ProviderUnavailable as failure:
+            logger.warning("operation %s: the provider refused it and cannot be asked whether it holds it (%s)",
+                           op_id, type(failure).__name__)
+            raise OutcomeUnknown("the bank could not tell us whether this payment was started; check your "
+                                 "balance before trying again") from failure
+        if found is None:
+            raise refused
+        status, _, url = found
+        adopted = self._operations.find_one_and_update(
+            {"_id": op_id, "status": "executing", "claim": operation.get("claim")},
+            {"$set": {"status": "at_provider", "at_provider_at": self._now(), "recovered": True,
+                      "payment_url": self._sealer.seal(COLLECTION, op_id, "payment_url", url)},
+             "$unset": {"claim": ""}}, return_document=ReturnDocument.AFTER)
+        if adopted is None:
+            current = self._operations.find_one({"_id": op_id})
+            return self._payment_from_doc(current) if current is not None else _payment(opened, "at_provider")
+        logger.warning("operation %s was already started at the provider before a failure; recorded now", op_id)
+        self._audit(operation["user"], operation["kind"], "initiated", op_id=op_id, reason="recovered",
+                    amount_kobo=operation["amount_kobo"])
+        if status == "successful" or status in UNPAID_STATUSES:
+            return self.settle_at_provider(operation["user"], op_id) or _payment(opened, "at_provider", url=url)
         return _payment(opened, "at_provider", url=url)
 
     def _record_paid(self, operation: dict[str, Any]) -> ProviderPayment:

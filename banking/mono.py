@@ -338,9 +338,20 @@ class MonoProvider:
 
     def payment_status(self, reference: str) -> tuple[str, int | None]:
         """Mono's word on a payment by our reference: (status, amount in kobo)."""
-        data = self._client.get(f"/v2/payments/verify/{reference}").get("data") or {}
-        amount = data.get("amount")
-        return str(data.get("status") or "pending").lower(), int(amount) if isinstance(amount, int) else None
+        status, amount, _ = _payment_found(self._client.get(f"/v2/payments/verify/{reference}"))
+        return status, amount
+
+    def find_payment(self, reference: str) -> tuple[str, int | None, str | None] | None:
+        """The payment Mono holds under our reference, (status, kobo, its page when verify names one); None
+        when Mono knows none (its refusal: 404). After Mono refused to start a payment under a reference,
+        this tells a duplicate (ours, started before a failure) from a real refusal."""
+        try:
+            answer = self._client.get(f"/v2/payments/verify/{reference}")
+        except ProviderError as error:
+            if error.reason == "refused":
+                return None
+            raise
+        return _payment_found(answer)
 
 
 # --------------------------------------------------------------------- pure helpers
@@ -374,6 +385,13 @@ def _mono_error(response: httpx.Response) -> ProviderError:
         return ProviderError("the bank needs the customer to log in again", reason="login_required",
                              provider_code=code)
     return ProviderError("Mono refused the request", reason="refused", provider_code=code)
+
+
+def _payment_found(answer: dict[str, Any]) -> tuple[str, int | None, str | None]:
+    data = answer.get("data") or {}
+    amount, url = data.get("amount"), data.get("mono_url")
+    return (str(data.get("status") or "pending").lower(), int(amount) if isinstance(amount, int) else None,
+            url if isinstance(url, str) and url.startswith(("https://", "http://")) else None)
 
 
 def _route(path: str) -> str:

@@ -155,7 +155,7 @@ class BankingService:
         self._customers = Customers(db, self._sealer, settings, self._now, self._audit,
                                     revoke=self._revoke_at_provider if self.links_by_webhook else None)
         self._links = BankLinks(db, self._sealer, self._now)
-        payments = (ProviderPayments(start=self._start_payment, verify=self._verify_payment)
+        payments = (ProviderPayments(start=self._start_payment, verify=self._verify_payment, find=self._find_payment)
                     if self.pays_at_provider else None)
         self._confirmations = Confirmations(db, self._customers, self._sealer, settings, self._now, self._audit,
                                             payments=payments)
@@ -769,6 +769,10 @@ class BankingService:
     def _verify_payment(self, reference: str) -> tuple[str, int | None]:
         provider: Any = self._hosted()
         return self._call_provider(lambda: provider.payment_status(reference))
+
+    def _find_payment(self, reference: str) -> tuple[str, int | None, str | None] | None:
+        provider: Any = self._hosted()
+        return self._call_provider(lambda: provider.find_payment(reference))
 
     def _verified(self, user: str, settle: Callable[[], R]) -> R:
         """Run a settlement that asks the provider; a provider failure is audited before it is raised."""

@@ -202,3 +202,68 @@ async def test_a_transfer_form_starts_as_usual_with_mono(service: BankingService
     outcome = await run(ValidateTransferForm(), make_tracker("send 5k", "transfer_money",
                                                              [entity("amount", "5000")]))
     assert outcome.responses == [] and all(e["event"] != "active_loop" for e in outcome.events)
+
+
+class Crash(BaseException):
+    """The action server process dying: nothing after it runs, no handler catches it."""
+
+
+def dies_after_mono_accepts(service: BankingService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next payment is accepted by Mono, then the process dies before recording it."""
+    start = service.provider.start_payment
+
+    def accepted_then_crash(**details: Any) -> Any:
+        start(**details)
+        raise Crash()
+
+    monkeypatch.setattr(service.provider, "start_payment", accepted_then_crash)
+
+
+async def yes_after_a_crash(service: BankingService, mono: FakeMono, clock: Clock,
+                            monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+    """YES, Mono accepts the payment, the action server dies; it restarts and the customer taps Yes again
+    once the dead worker's claim has lapsed: Mono refuses the reference as a duplicate."""
+    shown = await run(ActionPrepareTransfer(), make_tracker(slots=TRANSFER_OUT))
+    op_id = shown.slot("pending_op_id")
+    dies_after_mono_accepts(service, monkeypatch)
+    with pytest.raises(Crash):
+        await run(ActionConfirmPending(), reply_to_confirmation(op_id, "Yes", entities=[entity("op_ref", op_id)]))
+    monkeypatch.undo()  # the restarted process
+    clock.advance(minutes=2, seconds=5)  # past the claim's lease, within the confirmation's five minutes
+    again = await run(ActionConfirmPending(), reply_to_confirmation(op_id, "Yes", entities=[entity("op_ref", op_id)]))
+    return again, op_id
+
+
+async def test_a_yes_after_a_crash_shows_the_payment_mono_already_holds(
+        service: BankingService, mono: FakeMono, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    again, op_id = await yes_after_a_crash(service, mono, clock, monkeypatch)
+    assert mono.initiations(op_id) == 2 and len(mono.payments) == 1  # the second was refused as a duplicate
+    assert again.responses == ["utter_payment_waiting_at_mono"], again.texts
+    assert "already started at Mono" in again.text and "Nothing has been paid yet" in again.text
+    # the customer approves on Mono's page: Mono's webhook brings the verified outcome, as for any payment
+    mono.payments[op_id]["status"] = "successful"
+    told = await run(ActionPaymentUpdated(), payment_news(op_id))
+    assert told.responses == ["utter_payment_done"] and "₦10,000" in told.text
+    assert service.operation_status(runtime.customer(make_tracker()), op_id) == "executed"
+
+
+async def test_a_yes_after_a_crash_says_done_when_mono_already_has_it_paid(
+        service: BankingService, mono: FakeMono, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown = await run(ActionPrepareTransfer(), make_tracker(slots=TRANSFER_OUT))
+    op_id = shown.slot("pending_op_id")
+    dies_after_mono_accepts(service, monkeypatch)
+    with pytest.raises(Crash):
+        await run(ActionConfirmPending(), reply_to_confirmation(op_id, "Yes", entities=[entity("op_ref", op_id)]))
+    monkeypatch.undo()
+    mono.payments[op_id]["status"] = "successful"  # approved on Mono's page while we were down
+    clock.advance(minutes=2, seconds=5)
+    again = await run(ActionConfirmPending(), reply_to_confirmation(op_id, "Yes", entities=[entity("op_ref", op_id)]))
+    assert again.responses == ["utter_payment_done"] and "Your bank confirmed it" in again.text
+    assert len(mono.payments) == 1
+
+
+async def test_a_real_refusal_of_a_new_payment_stays_a_refusal(service: BankingService, mono: FakeMono) -> None:
+    mono.fail_next["/v2/payments/initiate"] = [400]
+    outcome, op_id = await confirmed()
+    assert outcome.responses == ["utter_provider_unavailable"] and op_id not in mono.payments
+    assert service.operation_status(runtime.customer(make_tracker()), op_id) == "refused"

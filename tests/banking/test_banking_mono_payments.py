@@ -321,3 +321,16 @@ def test_monos_account_lookup_is_sent_the_banks_nip_institution_code(service: Ba
     customer told the account could not be confirmed."""
     assert service.name_enquiry("0123456780", bank)
     assert mono.lookups[-1] == {"nip_code": code}
+
+
+def test_a_refused_start_mono_cannot_be_asked_about_stays_unsettled(service: BankingService, mono: FakeMono,
+                                                                     db: Any) -> None:
+    """Mono refused to start it and its verify is down: whether a payment exists under the reference is not
+    known, so nothing is released or called refused; the claim lapses and a later YES asks again."""
+    operation = service.prepare_transfer(USER, 1_000_000, "savings", **PAYEE)
+    mono.fail_next["/v2/payments/initiate"] = [400]
+    mono.fail_next["/v2/payments/verify/"] = [503, 503, 503]
+    with pytest.raises(errors.OutcomeUnknown):
+        service.confirm(USER, operation.op_id)
+    assert service.operation_status(USER, operation.op_id) == "executing"
+    assert "refused" not in audit_trail(db, operation.op_id) and spent_today(db) == 1_000_000  # still reserved
