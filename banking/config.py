@@ -13,6 +13,7 @@ from banking.errors import ConfigError
 __all__ = [
     "DEVELOPMENT_SALT",
     "KNOWN_PROVIDERS",
+    "WHATSAPP_VARIABLES",
     "ConfigError",
     "Settings",
     "encryption_key_from_env",
@@ -22,10 +23,19 @@ __all__ = [
     "require_support_contacts",
     "support_contact_problems",
     "user_id_salt_from_env",
+    "whatsapp_settings_from_env",
 ]
 
 DEVELOPMENT_SALT = "development-only-salt-do-not-use-in-production"
 KNOWN_PROVIDERS = ("sandbox", "mono", "plaid")
+# credentials.yml key -> environment variable of the WhatsApp channel (connectors.whatsapp)
+WHATSAPP_VARIABLES = {
+    "api_url": "WHATSAPP_API_URL",
+    "phone_number_id": "WHATSAPP_PHONE_NUMBER_ID",
+    "api_token": "WHATSAPP_API_TOKEN",
+    "verify_token": "WHATSAPP_VERIFY_TOKEN",
+    "app_secret": "WHATSAPP_APP_SECRET",
+}
 _ENVIRONMENTS = {"production": "production", "prod": "production",
                  "development": "development", "dev": "development", "local": "development",
                  "test": "development", "sandbox": "development"}
@@ -140,6 +150,11 @@ def encryption_key_from_env(environ: Mapping[str, str] = os.environ) -> str | No
 def old_encryption_keys_from_env(environ: Mapping[str, str] = os.environ) -> str:
     """ENCRYPTION_OLD_KEYS, unparsed: keys still accepted for decryption while data is re-encrypted."""
     return _text(environ, "ENCRYPTION_OLD_KEYS") or ""
+
+
+def whatsapp_settings_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, str | None]:
+    """The WhatsApp channel's settings by credentials.yml key, as the channel and the production check see them."""
+    return {key: _text(environ, name) for key, name in WHATSAPP_VARIABLES.items()}
 
 
 def _text(environ: Mapping[str, str], name: str) -> str | None:

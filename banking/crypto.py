@@ -42,11 +42,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from banking.config import (
     DEVELOPMENT_SALT,
+    WHATSAPP_VARIABLES,
     encryption_key_from_env,
     environment_from_env,
     mongodb_uri_from_env,
     old_encryption_keys_from_env,
     user_id_salt_from_env,
+    whatsapp_settings_from_env,
 )
 from banking.errors import ConfigError
 
@@ -62,7 +64,7 @@ VERSION = "v1"
 KEY_BYTES = 32
 NONCE_BYTES = 12
 MIN_SALT_LENGTH = 16
-WHATSAPP_SECRETS = ("WHATSAPP_APP_SECRET", "WHATSAPP_API_TOKEN", "WHATSAPP_VERIFY_TOKEN")
+WHATSAPP_SECRETS = ("app_secret", "api_token", "verify_token")  # keys of WHATSAPP_VARIABLES
 _SEALED = re.compile(r"^v1\.([0-9a-f]{8})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{22,})$")
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 _PLACEHOLDERS = frozenset({
@@ -262,8 +264,9 @@ def production_secret_problems(environ: Mapping[str, str] = os.environ) -> list[
         problems.append("USER_ID_SALT is a default value")
     elif len(salt) < MIN_SALT_LENGTH:
         problems.append(f"USER_ID_SALT is shorter than {MIN_SALT_LENGTH} characters")
-    for name in WHATSAPP_SECRETS:
-        value = environ.get(name, "").strip()
+    whatsapp = whatsapp_settings_from_env(environ)
+    for key in WHATSAPP_SECRETS:
+        name, value = WHATSAPP_VARIABLES[key], whatsapp[key]
         if not value:
             problems.append(f"{name} is missing")
         elif _is_placeholder(value):

@@ -53,10 +53,12 @@ from assistant_llm.transcriber import Transcript, heard_message
 from banking import log_redaction
 from banking.config import (
     DEVELOPMENT_SALT,
+    WHATSAPP_VARIABLES,
     ConfigError,
     environment_from_env,
     mongodb_uri_from_env,
     user_id_salt_from_env,
+    whatsapp_settings_from_env,
 )
 from banking.crypto import require_production_secrets
 from banking.identity import user_key
@@ -120,14 +122,7 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_WEBHOOK_BYTES = 3 * 1024 * 1024  # Meta's largest webhook payload; anything bigger is not from Meta
 SHUTDOWN_GRACE_SECONDS = 10.0
 
-# credentials.yml key -> environment variable
-_SETTINGS = {
-    "api_url": "WHATSAPP_API_URL",
-    "phone_number_id": "WHATSAPP_PHONE_NUMBER_ID",
-    "api_token": "WHATSAPP_API_TOKEN",
-    "verify_token": "WHATSAPP_VERIFY_TOKEN",
-    "app_secret": "WHATSAPP_APP_SECRET",
-}
+_SETTINGS = WHATSAPP_VARIABLES  # credentials.yml key -> environment variable
 _REQUIRED = ("phone_number_id", "api_token", "verify_token", "app_secret")
 _OTHER_CREDENTIALS = ("transcriber",)
 
@@ -195,7 +190,7 @@ class WhatsAppConfig:
         unknown = sorted(str(key) for key in credentials if key not in _SETTINGS and key not in _OTHER_CREDENTIALS)
         if unknown:
             logger.warning("Ignoring unknown WhatsApp credentials keys: %s", ", ".join(unknown))
-        values = {key: _setting(environ.get(variable)) for key, variable in _SETTINGS.items()}
+        values = whatsapp_settings_from_env(environ)
         for key in _SETTINGS:
             value = _setting(credentials.get(key))
             if value:
@@ -206,7 +201,8 @@ class WhatsAppConfig:
             require_production_secrets(effective)
         except ConfigError as error:
             raise WhatsAppConfigError(str(error)) from None
-        missing = [_SETTINGS[key] for key in _REQUIRED if not values[key]]
+        required = {key: value for key in _REQUIRED if (value := values[key])}
+        missing = [_SETTINGS[key] for key in _REQUIRED if key not in required]
         if missing:
             raise WhatsAppConfigError(
                 f"WhatsApp channel is missing {', '.join(missing)}: set the environment variable(s) "
@@ -216,10 +212,10 @@ class WhatsAppConfig:
         if not api_url.startswith(("https://", "http://")):
             raise WhatsAppConfigError(f"WHATSAPP_API_URL must be an http(s) URL, not {api_url!r}")
         return cls(
-            phone_number_id=values["phone_number_id"],
-            api_token=values["api_token"],
-            verify_token=values["verify_token"],
-            app_secret=values["app_secret"],
+            phone_number_id=required["phone_number_id"],
+            api_token=required["api_token"],
+            verify_token=required["verify_token"],
+            app_secret=required["app_secret"],
             api_url=api_url,
             mongodb_uri=mongodb_uri_from_env(environ),
             user_id_salt=user_id_salt_from_env(environ) or DEVELOPMENT_SALT,
@@ -289,6 +285,8 @@ async def read_body(request: Request, limit: int) -> bytes | None:
     A malformed Content-Length never gets here: the server-wide guard this channel
     installs (``connectors.sanic_guard``) answers it with 400 before routing.
     """
+    if request.stream is None:  # a route that is not streamed: Sanic has read the body already
+        return request.body if len(request.body) <= limit else None
     declared = request.headers.getall("content-length", [])
     if declared:
         if int(declared[0]) > limit:
@@ -320,7 +318,8 @@ class WebhookBlueprint(Blueprint):
 
 def _stop_reading(request: Request, limit: int) -> None:
     """Sanic would otherwise drain the unread rest (up to its 100 MB limit) to keep the connection open."""
-    request.stream.request_max_size = limit  # over it, Sanic closes the connection instead
+    if request.stream is not None:
+        request.stream.request_max_size = limit  # over it, Sanic closes the connection instead
 
 
 def _reference(message_id: str) -> str:
