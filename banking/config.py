@@ -16,6 +16,7 @@ __all__ = [
     "WHATSAPP_VARIABLES",
     "ConfigError",
     "Settings",
+    "bank_link_redirect_url_from_env",
     "encryption_key_from_env",
     "environment_from_env",
     "mongodb_uri_from_env",
@@ -150,6 +151,11 @@ def encryption_key_from_env(environ: Mapping[str, str] = os.environ) -> str | No
 def old_encryption_keys_from_env(environ: Mapping[str, str] = os.environ) -> str:
     """ENCRYPTION_OLD_KEYS, unparsed: keys still accepted for decryption while data is re-encrypted."""
     return _text(environ, "ENCRYPTION_OLD_KEYS") or ""
+
+
+def bank_link_redirect_url_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
+    """BANK_LINK_REDIRECT_URL: where a hosted bank-link page (Mono's, Plaid's) sends the customer back to."""
+    return _text(environ, "BANK_LINK_REDIRECT_URL")
 
 
 def whatsapp_settings_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, str | None]:

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from banking.catalog import nip_code
+from banking.config import bank_link_redirect_url_from_env
 from banking.crypto import secret_weakness
 from banking.errors import ConfigError, NameEnquiryFailed
 from banking.hosted import LinkedAccount, LinkPage, LinkResult, ProviderError, ProviderTransaction
@@ -127,9 +128,9 @@ def is_https_url(url: str) -> bool:
 
 
 def _settings(environ: Mapping[str, str]) -> dict[str, str]:
-    return {name: environ.get(name, "").strip() for name in
-            ("MONO_SECRET_KEY", "MONO_WEBHOOK_SECRET", "BANK_LINK_REDIRECT_URL", "MONO_BASE_URL",
-             "MONO_CUSTOMER_EMAIL_DOMAIN")}
+    values = {name: environ.get(name, "").strip() for name in
+              ("MONO_SECRET_KEY", "MONO_WEBHOOK_SECRET", "MONO_BASE_URL", "MONO_CUSTOMER_EMAIL_DOMAIN")}
+    return {**values, "BANK_LINK_REDIRECT_URL": bank_link_redirect_url_from_env(environ) or ""}
 
 
 def is_valid_mono_secret(secret: str, header: str | None) -> bool:

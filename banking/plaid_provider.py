@@ -34,6 +34,7 @@ import jwt
 import plaid
 from plaid.api import plaid_api
 
+from banking.config import bank_link_redirect_url_from_env
 from banking.crypto import secret_weakness
 from banking.errors import ConfigError
 from banking.hosted import LinkedAccount, LinkPage, LinkResult, ProviderError, ProviderTransaction
@@ -118,9 +119,9 @@ def setting_problems(environ: Mapping[str, str] = os.environ, *, production: boo
 
 
 def _settings(environ: Mapping[str, str]) -> dict[str, str]:
-    return {name: environ.get(name, "").strip() for name in
-            ("PLAID_CLIENT_ID", "PLAID_SECRET", "PLAID_ENV", "PLAID_BASE_URL", "PLAID_WEBHOOK_URL",
-             "BANK_LINK_REDIRECT_URL")}
+    values = {name: environ.get(name, "").strip() for name in
+              ("PLAID_CLIENT_ID", "PLAID_SECRET", "PLAID_ENV", "PLAID_BASE_URL", "PLAID_WEBHOOK_URL")}
+    return {**values, "BANK_LINK_REDIRECT_URL": bank_link_redirect_url_from_env(environ) or ""}
 
 
 # --------------------------------------------------------------------- webhook verification
