@@ -4,7 +4,8 @@ Registers the action server's authentication and listening address
 (``actions.server_auth``), so every ``rasa run actions`` started from this project
 refuses calls that do not carry ACTION_SERVER_TOKEN, and the bank provider's settings
 (``actions.startup_checks``), so production refuses unsafe ones before any action runs,
-and the route the channel hands provider webhooks to (``actions.bank_webhooks``).
+and the route the channel hands provider webhooks to (``actions.bank_webhooks``); numpy's BLAS
+keeps to one thread (``actions.blas_threads``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import pluggy
 
 
 def init_hooks(manager: pluggy.PluginManager) -> None:
-    from actions import bank_webhooks, request_ids, server_auth, startup_checks
+    from actions import bank_webhooks, blas_threads, request_ids, server_auth, startup_checks
 
     manager.register(server_auth)
     manager.register(startup_checks)  # production refuses unsafe bank provider settings at start-up
     manager.register(request_ids)  # X-Request-ID from Rasa on every log line
     manager.register(bank_webhooks)  # provider webhooks the channel hands over, handled beside the bank records
+    manager.register(blas_threads)  # a spinning BLAS thread doubled what a spending chart costs
