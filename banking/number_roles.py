@@ -118,13 +118,13 @@ def read_numbers(text: str, *, about_bills: bool = False, cable_tv: bool | None 
     for match in re.finditer(r"(?<![\w.,-])\+?\d{7,}(?![\w.,]\d)(?!\w)", text):
         if _inside(match.span(), taken):
             continue
-        role = _long_number_role(match.group().lstrip("+"), text[:match.start()], bills, cable, power)
-        if role is None:
+        long_role = _long_number_role(match.group().lstrip("+"), text[:match.start()], bills, cable, power)
+        if long_role is None:
             continue
         value = match.group().lstrip("+")
-        if role == "phone_number":
+        if long_role == "phone_number":
             value = _local_phone(value) or value
-        take(role, value, *match.span())
+        take(long_role, value, *match.span())
     # "LW-0056781", "SPEC12345": letters and digits, after a cue or with four digits or more
     if bills if codes is None else codes:
         for match in _ALNUM_REFERENCE.finditer(text):
@@ -136,9 +136,9 @@ def read_numbers(text: str, *, about_bills: bool = False, cable_tv: bool | None 
         span = (match.start("prefix") if match.group("prefix") else match.start("number"), match.end())
         if _inside(span, taken) or _TIME_OR_DATE.match(text, match.end("number")):
             continue
-        value = _amount_value(match.group("number"), match.group("scale"))
-        if value is not None:
-            take("amount", value, *span)
+        amount = _amount_value(match.group("number"), match.group("scale"))
+        if amount is not None:
+            take("amount", amount, *span)
     for start, end, value in _amounts_in_words(text, taken):
         take("amount", value, start, end)
     return NumberRoles(tuple(sorted(found, key=lambda item: item.start)))

@@ -32,6 +32,7 @@ from typing import Any
 
 import jwt
 import plaid
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from plaid.api import plaid_api
 
 from banking.config import bank_link_redirect_url_from_env
@@ -152,6 +153,8 @@ def verify_plaid_webhook(body: bytes, header: str | None, key_for: Callable[[str
         return False
     try:
         public_key = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(dict(key)))
+        if not isinstance(public_key, EllipticCurvePublicKey):  # a JWK with a private part is no verification key
+            return False
         # leeway: PyJWT refuses an iat in the future itself; a clock a few seconds ahead of ours is fine
         claims = jwt.decode(header, public_key, algorithms=["ES256"], leeway=CLOCK_SKEW_SECONDS,
                             options={"verify_exp": False, "require": ["iat"]})
@@ -286,7 +289,7 @@ def parse_plaid_event(payload: Any) -> PlaidEvent:
         return PlaidEvent(kind="session_finished", key=session if isinstance(session, str) and session else key,
                           link_token=link_token, status=status,
                           public_token=tokens[0] if tokens and status == "success" else None)
-    error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+    error = payload["error"] if isinstance(payload.get("error"), dict) else {}
     if kind == "ITEM" and (code == "PENDING_EXPIRATION" or error.get("error_code") == "ITEM_LOGIN_REQUIRED"):
         return PlaidEvent(kind="login_required", key=key, item_id=item_id)
     if (kind, code) == ("TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") and payload.get("historical_update_complete"):

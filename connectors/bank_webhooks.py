@@ -172,7 +172,7 @@ class BankWebhooks:
 class _Headers(dict):
     """Lower-cased request headers, looked up case-insensitively."""
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return super().get(key.lower(), default)
 
 

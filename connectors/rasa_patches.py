@@ -113,11 +113,11 @@ def source_sha256(owner: Any, attribute: str) -> str:
 
 # ------------------------------------------------------------ action-server responses
 
-_validators: dict[type, Any] = {}
+_validators: dict[type[Any], Any] = {}
 _validators_lock = threading.Lock()
 
 
-def action_response_validator(action_class: type) -> Any:
+def action_response_validator(action_class: type[Any]) -> Any:
     """The jsonschema validator of ``action_class.action_response_format_spec()``, its schema checked once."""
     validator = _validators.get(action_class)
     if validator is None:

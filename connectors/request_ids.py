@@ -48,5 +48,5 @@ async def _request_with_id(self: EndpointConfig, *args: Any, **kwargs: Any) -> A
 def send_request_ids() -> None:
     """Rasa's endpoint calls carry the current request id; request ids go on every log line. Idempotent."""
     if EndpointConfig.request is not _request_with_id:
-        EndpointConfig.request = _request_with_id  # type: ignore[method-assign]
+        EndpointConfig.request = _request_with_id
     install_logging("rasa")

@@ -139,17 +139,18 @@ def parse_message(raw: Any, phone_number_id: str | None = None) -> InboundMessag
         "phone_number_id": phone_number_id,
     }
     body = raw.get(kind)
+    fields: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
 
     if kind == "text":
-        text = _text(body.get("body")) if isinstance(body, Mapping) else None
+        text = _text(fields.get("body"))
         if text is None:
             return "a text message without a body"
         return InboundMessage(kind="text", handling=FOR_RASA, text=_not_external(text), **common)
 
     if kind == "interactive":
-        reply_kind = _text(body.get("type")) if isinstance(body, Mapping) else None
+        reply_kind = _text(fields.get("type"))
         if reply_kind in ("button_reply", "list_reply"):
-            reply = body.get(reply_kind)
+            reply = fields.get(reply_kind)
             payload = _reply_payload(reply, "id", "title")
             if payload is None:
                 return f"an interactive {reply_kind} without an id or title"
@@ -163,15 +164,15 @@ def parse_message(raw: Any, phone_number_id: str | None = None) -> InboundMessag
         return InboundMessage(kind="button", handling=FOR_RASA, text=payload, **common)
 
     if kind in ("audio", "voice"):
-        media_id = _text(body.get("id")) if isinstance(body, Mapping) else None
+        media_id = _text(fields.get("id"))
         if media_id is None:
             return "an audio message without a media id"
         return InboundMessage(
             kind="audio",
             handling=VOICE,
             media_id=media_id,
-            mime_type=_text(body.get("mime_type")) or "audio/ogg",
-            voice=bool(body.get("voice", kind == "voice")),
+            mime_type=_text(fields.get("mime_type")) or "audio/ogg",
+            voice=bool(fields.get("voice", kind == "voice")),
             **common,
         )
 

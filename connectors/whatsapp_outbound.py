@@ -182,11 +182,13 @@ def attachment_message(to: str, attachment: Any) -> dict[str, Any] | None:
     if isinstance(attachment, str):
         url, filename, caption, kind = attachment.strip(), None, None, "document"
     elif isinstance(attachment, Mapping):
-        inner = attachment.get("payload") if isinstance(attachment.get("payload"), Mapping) else {}
+        payload = attachment.get("payload")
+        inner: Mapping[str, Any] = payload if isinstance(payload, Mapping) else {}
         url = _clean(attachment.get("url") or attachment.get("link") or inner.get("url") or inner.get("link"))
         filename = _clean(attachment.get("filename") or attachment.get("name") or inner.get("filename"))
         caption = _clean(attachment.get("caption") or inner.get("caption"))
-        kind = attachment.get("type") if attachment.get("type") in MEDIA_TYPES else "document"
+        declared = attachment.get("type")
+        kind = declared if isinstance(declared, str) and declared in MEDIA_TYPES else "document"
     else:
         return None
     if not url:

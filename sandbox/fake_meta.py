@@ -691,9 +691,10 @@ def create_app(
     async def on_cleanup(app: web.Application) -> None:
         await sandbox.stop()
 
-    app.on_startup.append(on_startup)
-    app.on_shutdown.append(on_shutdown)
-    app.on_cleanup.append(on_cleanup)
+    # The ignores: aiohttp 3.9 types its signals for aiosignal < 1.4, and 1.4 made Signal generic another way.
+    app.on_startup.append(on_startup)  # type: ignore[arg-type]
+    app.on_shutdown.append(on_shutdown)  # type: ignore[arg-type]
+    app.on_cleanup.append(on_cleanup)  # type: ignore[arg-type]
 
     version = r"{version:v\d+\.\d+}"
     app.router.add_post(f"/{version}/{{phone_number_id}}/messages", graph_messages)

@@ -289,10 +289,11 @@ class FakeMono:
         if refused is not None:
             return refused
         body = await request.json()
-        if body.get("scope") not in ("auth", "reauth") or not body.get("redirect_url"):
-            return web.json_response({"status": "failed", "message": "scope and redirect_url are required"},
-                                     status=400)
         reference = (body.get("meta") or {}).get("ref")
+        if (body.get("scope") not in ("auth", "reauth") or not body.get("redirect_url")
+                or not isinstance(reference, str)):
+            return web.json_response({"status": "failed", "message": "scope, redirect_url and meta.ref are required"},
+                                     status=400)
         self.sessions[reference] = body
         page = secrets.token_hex(8)
         self.pages[page] = reference

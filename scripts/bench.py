@@ -251,7 +251,8 @@ def percentile(values: Sequence[float], percent: float) -> float | None:
 
 def arrival_times(rate: float, duration: float, rng: random.Random) -> list[float]:
     """Poisson arrivals at ``rate`` per second over ``duration`` seconds (offsets from 0)."""
-    times, at = [], 0.0
+    times: list[float] = []
+    at = 0.0
     while True:
         at += rng.expovariate(rate)
         if at >= duration:
@@ -423,6 +424,7 @@ class WhatsAppChannel(Channel):
 
     def send(self, wa_id: str, text: str, tap: Tap | None) -> None:
         sandbox = self.stack.sandbox
+        request: dict[str, str | None]
         if tap is None:
             request = {"type": "text", "text": text}
         else:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import spacy
+from spacy.pipeline import EntityRuler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -49,6 +50,7 @@ def build(target: Path) -> None:
     nlp.meta["version"] = "1.0.0"
     nlp.meta["description"] = "Tokenizer and entity ruler for the banking assistant"
     ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER"})
+    assert isinstance(ruler, EntityRuler)
     ruler.add_patterns(ruler_patterns())
     target.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(target)

@@ -140,7 +140,9 @@ async def grounding_section(fake: Any, answers: int, seed: int) -> dict[str, Any
     assistant = make_assistant(llm_config(fake.base_url, cache_seconds=0))
     calls = (("spending_by_category", {"period": "last month"}), ("compare_periods", {"period": "last month"}),
              ("spending_by_merchant", {"period": "last month"}))
-    caught, kinds_caught, kinds_total, refused_honest = 0, {}, {}, 0
+    caught = refused_honest = 0
+    kinds_caught: dict[str, int] = {}
+    kinds_total: dict[str, int] = {}
     invented_total = honest_total = 0
     try:
         evidence = {}
