@@ -28,7 +28,7 @@ export ACTION_SERVER_TOKEN
 TRAINING_INPUTS := config.yml $(shell find domain data -name '*.yml' 2>/dev/null) \
                    $(wildcard components/*.py) $(SPACY_MODEL)/meta.json
 
-.PHONY: run setup spacy browser train shell actions serve validate lint unit test-nlu test-core test \
+.PHONY: run setup spacy browser train shell actions serve validate lint typecheck unit test-nlu test-core test \
         test-e2e benchmark-webhook bench reliability llm-report audit-verify reencrypt clean
 
 # The whole product on this machine: a stand-in for Meta (fake Graph API and a
@@ -80,6 +80,10 @@ validate: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# mypy on the product's packages and scripts ([tool.mypy] in pyproject.toml; cache in build/mypy_cache).
+typecheck: setup
+	$(BIN)/mypy
+
 unit: setup $(BROWSER)
 	$(BIN)/python -m pytest -q --ignore=tests/e2e
 
@@ -117,7 +121,7 @@ benchmark-webhook: setup $(MODEL)
 bench: setup $(MODEL)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
-test: lint unit validate test-nlu test-core test-e2e
+test: lint typecheck unit validate test-nlu test-core test-e2e
 
 # Reliability and security figures at full size (about 1.5 minutes): concurrency,
 # replayed YES, storage and Graph API faults, 10,000 fuzzed webhooks, secrets at rest.
