@@ -28,6 +28,6 @@ def one_blas_thread() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-@hookimpl  # type: ignore[misc]
+@hookimpl
 def attach_sanic_app_extensions(app: Sanic) -> None:
     one_blas_thread()
