@@ -32,6 +32,7 @@ never rewriting or re-reading the history.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import threading
@@ -128,6 +129,19 @@ class EncryptedMongoTrackerStore(TrackerStore, SerializedTrackerAsText):
         await self.stream_events(tracker)
         await asyncio.to_thread(self._save, tracker.sender_id, list(tracker.events))
 
+    async def stream_events(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's: the events the store does not have yet go to the event broker. Rasa finds them by
+        opening the stored session (every event decrypted and parsed, on every save) only to count
+        its events; the stored counts say the same."""
+        if self.event_broker is None:
+            return
+        stored = await asyncio.to_thread(self._stored_session_length, tracker.sender_id)
+        if stored is None:  # a session start the store cannot vouch for: Rasa's way
+            await super().stream_events(tracker)
+            return
+        new_events = list(itertools.islice(tracker.events, stored, None))
+        await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
+
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The tracker with the events of the latest session only."""
         return self._tracker(sender_id, await self._retrieve(sender_id, fetch_events_from_all_sessions=False))
@@ -185,6 +199,17 @@ class EncryptedMongoTrackerStore(TrackerStore, SerializedTrackerAsText):
             if result.matched_count:
                 return
         raise ConversationConflict(f"conversation {key[:12]}… kept changing; gave up after {MAX_SAVE_ATTEMPTS} tries")
+
+    def _stored_session_length(self, sender_id: str) -> int | None:
+        """How many events of the latest session are stored (what ``retrieve`` would return), without
+        opening any; None when the stored session start is not a plain position."""
+        head = self.conversations.find_one({"_id": self._key(sender_id)}, {"event_count": 1, "session_start": 1})
+        if head is None:
+            return 0
+        count, start = head.get("event_count", 0), head.get("session_start", 0)
+        if not (isinstance(count, int) and isinstance(start, int) and 0 <= start <= count):
+            return None
+        return min(count - start, LATEST_SESSION_LIMIT)
 
     def _load(self, sender_id: str, all_sessions: bool) -> list[dict[str, Any]] | None:
         key = self._key(sender_id)

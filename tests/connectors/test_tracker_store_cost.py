@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from rasa.core.brokers.broker import EventBroker
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionStarted, SlotSet, UserUttered
 
@@ -162,3 +163,35 @@ async def test_events_appended_by_another_process_since_are_read_too(
     await store.save(other)  # another Rasa process answered a message meanwhile
     latest = await store.retrieve(LONG)
     assert [e.as_dict() for e in latest.events] == [e.as_dict() for e in other.events]
+
+
+class RecordingBroker(EventBroker):
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+
+    def publish(self, event: dict[str, Any]) -> None:
+        self.published.append(event)
+
+
+async def test_saving_streams_the_new_events_to_the_broker_without_opening_the_stored_ones(
+        store: EncryptedMongoTrackerStore, counts: Counter[str]) -> None:
+    await converse(store, LONG, sessions=3)
+    broker = RecordingBroker()
+    store.event_broker = broker
+    tracker = await store.retrieve(LONG)
+    assert tracker is not None
+    for event in message(60 * 86_400.0):
+        tracker.update(event)
+    expected = [{"sender_id": LONG, **event.as_dict()} for event in tracker.events][-3:]
+    counts.clear()
+    await store.save(tracker)
+    assert broker.published == expected  # what Rasa's own stream_events sends
+    assert counts["events opened"] == 0
+    broker.published.clear()
+    await store.save(tracker)  # nothing new
+    assert broker.published == []
+    brand_new = await store.get_or_create_tracker(SHORT, append_action_listen=False)
+    for event in session(0.0):
+        brand_new.update(event)
+    await store.save(brand_new)
+    assert [event["event"] for event in broker.published] == [event.as_dict()["event"] for event in session(0.0)]
