@@ -14,6 +14,7 @@ and, with Plaid (read-only for money), a transfer the bot refuses. One stack sta
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from e2e_stack import TURN_TIMEOUT, Chat, GraphCall, bot_stack, describe, free_port, has, tap, text
+from e2e_stack import TURN_TIMEOUT, BotStack, Chat, GraphCall, bot_stack, describe, free_port, has, tap, text, yes_no
 
 from sandbox import fake_mono, fake_plaid
 from sandbox.fake_mono import FakeMono
@@ -82,6 +83,74 @@ async def finish_on_the_providers_page(url: str) -> str:
             return done.headers["Location"]
 
 
+DONE_WORDS = ("confirmed it", "✅", "sent", "done")
+
+
+def confirmation(calls: list[GraphCall]) -> GraphCall | None:
+    return next((c for c in calls if [t for _, t in c.buttons] == ["Yes", "No"]), None)
+
+
+async def until_confirmation(chat: Chat, request: dict[str, str]) -> GraphCall:
+    """Say ``request``; answer a pay-from choice (or any other one-tap question) with the Mono customer's
+    one account (Savings) when offered, else its first option, until the confirmation with Yes/No comes."""
+    for _ in range(4):
+        _, calls = await chat.say(request, lambda cs: confirmation(cs) is not None or any(c.rows or c.buttons
+                                                                                         for c in cs))
+        shown = confirmation(calls)
+        if shown is not None:
+            return shown
+        choice = next(c for c in calls if c.rows or c.buttons)
+        kind, options = ("list_reply", choice.rows) if choice.rows else ("button_reply", choice.buttons)
+        request = tap(kind, choice, next((i for i, title in options if title == "Savings"), options[0][0]))
+    raise AssertionError("no confirmation after four answers")
+
+
+async def decide_on_monos_page(url: str, decision: str) -> str:
+    """The customer's browser on DirectPay's page: open it, tap Approve or Decline; where it goes next."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as page:
+            text = await page.text()
+            assert page.status == 200 and "Approve" in text and "Decline" in text, text
+        async with http.post(url, data={"decision": decision}, allow_redirects=False) as done:
+            assert done.status == 303, await done.text()
+            return done.headers["Location"]
+
+
+async def pay_through_monos_page(stack: BotStack, chat: Chat, mono: FakeMono) -> None:
+    """A transfer approved on Mono's page, then one declined there, then the declined one's YES again."""
+    balances = ["₦87,654.32"]
+    for amount, decision, outcome in (("5k", "approve", "confirmed it"), ("2k", "decline", "was not approved")):
+        shown = await until_confirmation(chat, text(f"send {amount} to 0123456789 gtb"))
+        yes, _ = yes_no(shown)
+        op_ref = json.loads(yes[len("/affirm"):])["op_ref"]
+        tapped, calls = await chat.say(tap("button_reply", shown, yes), mentions("Mono"))
+        (pending,) = [c for c in calls if "Mono" in c.text]
+        assert "approve" in pending.text and not any(w in c.text for c in calls for w in DONE_WORDS), describe(calls)
+        (url,) = LINK.findall(pending.text)
+        assert url.startswith(mono.base_url)  # Mono's page, not ours
+        start = stack.outbox.mark()
+        assert await decide_on_monos_page(url, decision) == mono.payments[op_ref]["redirect_url"]
+        # Mono's webhook reaches the chat; the customer hears Mono's verdict without typing anything
+        calls = await stack.outbox.wait_for(start, mentions(outcome), timeout=TURN_TIMEOUT, quiet=1.0)
+        assert len(calls) == 1, describe(calls)
+        if decision == "approve":
+            assert "₦5,000" in calls[0].text and "Ref:" in calls[0].text
+            balances.append("₦82,654.32")
+        else:
+            assert "nothing was paid" in calls[0].text and "confirmed it" not in calls[0].text
+        await chat.say(text("what is my balance"), mentions("balances at", balances[-1]))
+        assert mono.initiations(op_ref) == 1, "one payment started at Mono per operation"
+
+    # the declined transfer's Yes again: delivered twice by Meta, and tapped again; nothing is started or paid
+    start = stack.outbox.mark()
+    assert await stack.replay(tapped.id) == 200
+    _, calls = await chat.say(tap("button_reply", shown, yes), mentions("not approved"))
+    again = stack.outbox.calls[start:]
+    assert not any("confirmed it" in c.text or LINK.search(c.text) for c in again), describe(again)
+    assert mono.initiations(op_ref) == 1 and mono.payments[op_ref]["status"] == "cancelled"
+    await chat.say(text("what is my balance"), mentions("balances at", balances[-1]))
+
+
 def connected(calls: list[GraphCall]) -> bool:
     return any(c.type == "button" and "is connected" in c.text for c in calls)
 
@@ -128,6 +197,9 @@ async def test_connect_then_balance_and_transactions_with_each_provider(name: st
             assert lines and all(bank.currency_mark in line for line in lines), listing.text
             if bank.currency_mark != "₦":
                 assert "₦" not in listing.text
+
+            if name == "mono":  # DirectPay: YES, then approve (or decline) on Mono's page
+                await pay_through_monos_page(stack, chat, bank.fake)
 
             if name == "plaid":  # read-only for money: a transfer is refused, nothing asked for confirmation
                 _, calls = await chat.say(text("send 5k to 0123456789 gtbank"),
