@@ -126,9 +126,8 @@ async def injection_section(fake: Any) -> dict[str, Any]:
 async def grounding_section(fake: Any, answers: int, seed: int) -> dict[str, Any]:
     from llm_support import llm_config, make_assistant
 
-    from assistant_llm.errors import LLMError
+    from assistant_llm.errors import LLMError, Ungrounded
     from assistant_llm.fake_groq import answer, tool_calls
-    from assistant_llm.insights import Ungrounded
     from assistant_llm.tools import ToolBox
     from banking.identity import user_key
 
