@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List, TypeVar
+from typing import Any, Callable, Dict, TypeVar
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -198,12 +198,6 @@ def tell_payment(dispatcher: CollectingDispatcher, payment: Any) -> None:
         dispatcher.utter_message(response="utter_payment_waiting", url=payment.url, **details)
     else:  # started at Mono, but its page is not known here (Mono's verify names none)
         dispatcher.utter_message(response="utter_payment_waiting_at_mono", **details)
-
-
-def slot_resets(*names: str) -> List[Dict[str, Any]]:
-    from rasa_sdk.events import SlotSet
-
-    return [SlotSet(name, None) for name in names]
 
 
 FLOW_SLOTS = (

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -166,8 +166,3 @@ def _in_window(record: Mapping[str, Any], since: float | None, until: float | No
 def _order(record: Mapping[str, Any]) -> tuple[float, int]:
     at = record.get("at")
     return (at if isinstance(at, (int, float)) else 0.0, record.get("seq", 0))
-
-
-def write_all(store: AnalyticsStore, records: Iterable[Record]) -> None:
-    """Append records in one call (scripts and tests)."""
-    store.append(list(records))

@@ -81,11 +81,3 @@ class RequestBudget:
             while len(self._users) > _MAX_USERS:
                 self._users.pop(next(iter(self._users)))
             return allowed
-
-    def used_today(self, user: str | None = None) -> int:
-        with self._lock:
-            window = self._global if user is None else self._users.get(user)
-            if window is None:
-                return 0
-            window.forget_before(self._clock() - DAY)
-            return len(window.stamps)

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -42,18 +42,14 @@ class TTLCache(Generic[V]):
         self._clock = clock
         self._items: OrderedDict[str, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def get(self, key: str) -> V | None:
         with self._lock:
             found = self._items.get(key)
             if found is None or found[0] <= self._clock():
                 self._items.pop(key, None)
-                self.misses += 1
                 return None
             self._items.move_to_end(key)
-            self.hits += 1
             return found[1]
 
     def put(self, key: str, value: V) -> None:
@@ -64,11 +60,6 @@ class TTLCache(Generic[V]):
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
-
-    def drop(self, keys: Iterable[str]) -> None:
-        with self._lock:
-            for key in keys:
-                self._items.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._items)

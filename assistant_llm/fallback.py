@@ -60,9 +60,6 @@ class Decision:
     reason: str = ""
 
 
-MENU = Decision("menu", reason="default")
-
-
 class FallbackRouter:
     def __init__(self, chat: GroqChat) -> None:
         self.chat = chat

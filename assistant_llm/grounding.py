@@ -233,11 +233,6 @@ def other_currencies(answer: str, currency: str) -> set[str]:
             if figure.currency is not None and figure.currency != currency}
 
 
-def naira_formatted(answer: str) -> str:
-    """Rewrite plainly written naira amounts ("N12345", "12,345.00 naira") as ₦12,345."""
-    return money_formatted(answer, "NGN")
-
-
 def money_formatted(answer: str, currency: str) -> str:
     """Rewrite plainly written amounts marked with ``currency`` ("USD 12.5", "12.50 dollars") as the
     customer reads them ("$12.50"); figures in words or shorthand ("$1.2k") stay as written."""

@@ -59,8 +59,7 @@ MAX_PAGES = 50
 HISTORY_DAYS = 90
 SAVINGS_TYPES = ("SAVINGS", "DIGITAL_SAVINGS")
 READY_STATUSES = ("AVAILABLE",)
-# data_status values Mono uses while it is still fetching, or that say it gave up.
-SYNCING_STATUSES = ("PROCESSING", "PARTIAL")
+# data_status values that say Mono gave up (anything else but READY_STATUSES: still fetching).
 FAILED_STATUSES = ("FAILED", "UNAVAILABLE")
 
 

@@ -68,7 +68,6 @@ DEFAULT_RATES = (5, 10, 20, 40, 80)
 QUICK_RATES = (5, 10, 20)
 SPACING = 3.5  # seconds between one customer's messages: with connecting's 2, at most 19 a minute (limit 20)
 SUSTAINABLE_P95 = 1.0  # seconds
-TARGET_P95_AT_10 = 0.300
 CUSTOMER_BASE = 2348100000000  # fake Nigerian numbers for made-up customers
 GTBANK = '/inform{"bank":"GTBank"}'
 TRANSFER = "send 2k to 0123456789 gtbank"
@@ -104,10 +103,6 @@ def _has_text(*fragments: str) -> Callable[[Sequence[Reply]], bool]:
 
 def _has_choice(title: str) -> Callable[[Sequence[Reply]], bool]:
     return lambda replies: any(title in (t for _, t in r.choices) for r in replies)
-
-
-def _any_reply(replies: Sequence[Reply]) -> bool:
-    return bool(replies)
 
 
 CONNECT = Step("connect", "connect my bank", _has_choice("GTBank"), choose="GTBank")

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from assistant_llm.grounding import Evidence, check, extract_figures, naira_formatted
+from assistant_llm.grounding import Evidence, check, extract_figures, money_formatted
 
 AMOUNTS = [Decimal(str(n)) for n in (142450.5, 78000, 63951.5, 63000, 38500, 418252, 780000, 121550)]
 EVIDENCE = Evidence(amounts=AMOUNTS, counts=[12, 150])
@@ -86,10 +86,10 @@ def test_figures_read_with_their_precision():
 
 
 def test_plain_naira_amounts_are_written_the_bank_way():
-    assert naira_formatted("You spent N12345 and 45,000.00 naira, NGN 500.5 on airtime and ₦3,000 on data.") == (
+    assert money_formatted("You spent N12345 and 45,000.00 naira, NGN 500.5 on airtime and ₦3,000 on data.", "NGN") == (
         "You spent ₦12,345 and ₦45,000, ₦500.50 on airtime and ₦3,000 on data."
     )
-    assert naira_formatted("about ₦12.3k") == "about ₦12.3k"  # shorthand is left as the model wrote it
+    assert money_formatted("about ₦12.3k", "NGN") == "about ₦12.3k"  # shorthand is left as the model wrote it
 
 
 def test_a_figure_may_be_twice_an_amount_only_if_it_was_returned_twice():
@@ -110,7 +110,8 @@ def test_figures_in_words_are_read_with_their_precision_and_kept_as_written():
     assert one_and_half.value == 1_500_000 and one_and_half.tolerance == Decimal("15000.001")  # 1%, not ±50,000
     assert exact.value == 102 and exact.tolerance < 1
     assert share.is_percent and share.value == 50
-    assert naira_formatted("You spent forty thousand naira and N500.") == "You spent forty thousand naira and ₦500."
+    assert money_formatted("You spent forty thousand naira and N500.", "NGN") == (
+        "You spent forty thousand naira and ₦500.")
 
 
 def test_digits_and_words_in_one_answer_are_each_read_once():
