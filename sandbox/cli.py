@@ -32,9 +32,10 @@ from sandbox.config import (
     SandboxConfig,
     SandboxForbidden,
     check_allowed,
+    wanted_provider,
 )
 from sandbox.fake_meta import start_server
-from sandbox.providers import RunningProvider, start_fake_provider, wanted_provider
+from sandbox.providers import RunningProvider, start_fake_provider
 
 log = logging.getLogger("sandbox")
 

@@ -5,7 +5,9 @@ Secrets are generated with ``secrets.token_hex`` unless ``SANDBOX_*`` variables 
 command-line options) fix them, so ``eval "$(python -m sandbox --print-env)"`` followed
 by ``python -m sandbox`` gives the bot and the sandbox the same values. The sandbox
 never reads the bot's ``WHATSAPP_*`` variables: a real Meta token in the environment
-must not end up inside a fake.
+must not end up inside a fake. Every variable the sandbox reads is read here; of the bot's
+own it reads only ``ENVIRONMENT`` (to refuse production) and ``BANK_PROVIDER`` with the
+provider's key (to start a fake provider when no real one is configured).
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ ENV_VARIABLES = {
     "SANDBOX_VERIFY_TOKEN": "verify_token",
 }
 SECRET_FIELDS = ("app_secret", "access_token", "verify_token")
+
+
+def wanted_provider(environ: Mapping[str, str]) -> str | None:
+    """The provider to fake: BANK_PROVIDER=mono|plaid without that provider's own keys."""
+    name = environ.get("BANK_PROVIDER", "").strip().lower()
+    if name == "mono" and not environ.get("MONO_SECRET_KEY", "").strip():
+        return name
+    if name == "plaid" and not environ.get("PLAID_CLIENT_ID", "").strip():
+        return name
+    return None
 
 
 class SandboxForbidden(RuntimeError):

@@ -9,7 +9,6 @@ Used only when the provider's own settings are absent (no ``MONO_SECRET_KEY`` /
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -33,16 +32,6 @@ class RunningProvider:
 
     def stop(self) -> None:
         self.fake.stop()
-
-
-def wanted_provider(environ: Mapping[str, str]) -> str | None:
-    """The provider to fake: BANK_PROVIDER=mono|plaid without that provider's own keys."""
-    name = environ.get("BANK_PROVIDER", "").strip().lower()
-    if name == "mono" and not environ.get("MONO_SECRET_KEY", "").strip():
-        return name
-    if name == "plaid" and not environ.get("PLAID_CLIENT_ID", "").strip():
-        return name
-    return None
 
 
 def bank_routes(bot_webhook_url: str) -> str:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from test_sandbox_cli import ROOT, clean_env, free_port, sandbox_command
 
-from sandbox.providers import bank_routes, wanted_provider
+from sandbox.config import wanted_provider
+from sandbox.providers import bank_routes
 
 BOT = r'''
 import json, os, sys, threading, urllib.request
