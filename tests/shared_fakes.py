@@ -1,10 +1,6 @@
 """Test doubles shared by the banking, action and LLM tests: a clock the test moves by hand,
-an in-memory database, the domain, trackers, and a way to run an action as rasa-sdk does.
-
-tests/ is not a package; pytest puts the repository root on sys.path (`pythonpath` in
-pyproject.toml), so this is imported as `tests.shared_fakes`. A conftest offers the
-fixtures to its directory by naming them: `clock, db = shared_fakes.clock, shared_fakes.db`.
-"""
+the domain, trackers, and a way to run an action as rasa-sdk does. The `clock` and `db`
+fixtures built on them are in tests/conftest.py, offered to every test."""
 
 from __future__ import annotations
 
@@ -16,12 +12,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
-
-from banking.store import ensure_indexes, in_memory_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,19 +51,6 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def db() -> Any:
-    """A fresh in-memory banking database with the production indexes."""
-    database = in_memory_database()
-    ensure_indexes(database)
-    return database
 
 
 def make_tracker(

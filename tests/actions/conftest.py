@@ -12,10 +12,7 @@ from actions import runtime
 from banking.config import Settings
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from tests import shared_fakes
 from tests.shared_fakes import Clock, make_tracker
-
-clock, db = shared_fakes.clock, shared_fakes.db  # the shared fixtures, offered to the action tests
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from scripted import recorded
 
 from analytics.kpis import compute
 from analytics.report_page import append_history, render, run_summary, write_page
 from analytics.screenshot import CHROMIUM, LAUNCH_ARGS
+from tests.analytics.scripted import recorded
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "results" / "report.png"
@@ -138,7 +138,7 @@ async def test_the_page_shows_its_figures_in_chromium(results: Path) -> None:
             assert await broke.is_visible()
             assert "predicted: action_default_fallback" in await broke.inner_text()
 
-            # The KPIs of the scripted conversations (tests/analytics/test_analytics_kpis.py counts them by hand).
+            # The KPIs of the scripted conversations (tests/analytics/test_kpis.py counts them by hand).
             for ident, value in (("kpi-conversations", "7"), ("kpi-customers", "4"), ("kpi-containment", "85.7 %"),
                                  ("kpi-handoff", "14.3 %"), ("kpi-fallback", "5.6 %"), ("kpi-llm", "5.6 %"),
                                  ("kpi-latency", "300 ms / 1000 ms"), ("kpi-satisfaction", "50.0 %")):

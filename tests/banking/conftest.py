@@ -11,10 +11,7 @@ import pytest
 from banking.config import Settings
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from tests import shared_fakes
 from tests.shared_fakes import Clock
-
-clock, db = shared_fakes.clock, shared_fakes.db  # the shared fixtures, offered to the banking tests
 
 
 @pytest.fixture

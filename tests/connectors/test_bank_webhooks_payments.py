@@ -14,7 +14,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from whatsapp_fakes import ADA, SALT, FakeGraphApi, RecordingAgent, WebhookServer
 
 from actions import runtime
 from actions.payments import ActionPaymentUpdated
@@ -25,6 +24,7 @@ from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
 from connectors.whatsapp import WhatsAppInput
 from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount
+from tests.connectors.whatsapp_fakes import ADA, SALT, FakeGraphApi, RecordingAgent, WebhookServer
 from tests.shared_fakes import Clock, make_tracker, run
 
 ACCOUNT = "65aa7935564a694c67123456"

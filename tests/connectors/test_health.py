@@ -15,7 +15,6 @@ from aiohttp import web
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.domain import Domain
 from rasa.utils.endpoints import EndpointConfig
-from whatsapp_fakes import APP_SECRET, TOKEN, VERIFY_TOKEN, RecordingAgent, WebhookServer, load_payload
 
 from banking.crypto import Keyring
 from banking.log_redaction import NumberRedactingFilter
@@ -24,6 +23,7 @@ from banking.store import in_memory_database
 from connectors.health import bank_provider_status
 from connectors.request_ids import send_request_ids
 from connectors.tracker_store import EncryptedMongoTrackerStore
+from tests.connectors.whatsapp_fakes import APP_SECRET, TOKEN, VERIFY_TOKEN, RecordingAgent, WebhookServer, load_payload
 
 
 class FakeActionServer:

@@ -13,10 +13,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from whatsapp_fakes import bound_socket
 
 from banking.errors import ConfigError
 from connectors.rasa_server import ApiSettings, channel_problems, exposure_problems, rasa_command
+from tests.connectors.whatsapp_fakes import bound_socket
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "s" * 16 + uuid.uuid4().hex  # a test value, 48 characters

@@ -15,16 +15,6 @@ from typing import Any
 import aiohttp
 import pytest
 from rasa.core.channels.channel import UserMessage
-from whatsapp_fakes import (
-    ADA,
-    PHONE_NUMBER_ID,
-    TOKEN,
-    FakeGraphApi,
-    RecordingAgent,
-    WebhookServer,
-    graph_error,
-    load_payload,
-)
 from yarl import URL
 
 from assistant_llm.charts import ChartStore, render_category_chart
@@ -34,6 +24,16 @@ from connectors.whatsapp_graph import GraphApiClient, RequestRejected, RetryPoli
 from connectors.whatsapp_outbound import image_message
 from sandbox.config import SandboxConfig
 from sandbox.fake_meta import start_server
+from tests.connectors.whatsapp_fakes import (
+    ADA,
+    PHONE_NUMBER_ID,
+    TOKEN,
+    FakeGraphApi,
+    RecordingAgent,
+    WebhookServer,
+    graph_error,
+    load_payload,
+)
 
 BASE_URL = "https://bot.example.ng/webhooks/whatsapp/charts"
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, jitter=0.5, total_timeout=5.0)

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from whatsapp_fakes import ADA, PHONE_NUMBER_ID, load_payload
 
 from connectors.whatsapp_inbound import (
     FOR_RASA,
@@ -18,6 +17,7 @@ from connectors.whatsapp_inbound import (
     UnexpectedPayload,
     parse_webhook,
 )
+from tests.connectors.whatsapp_fakes import ADA, PHONE_NUMBER_ID, load_payload
 
 
 def only_message(name: str) -> InboundMessage:

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rasa.core.channels.channel import UserMessage
-from whatsapp_fakes import ADA, PHONE_NUMBER_ID, TOKEN, FakeGraphApi, RecordingAgent, WebhookServer, load_payload
 
 from connectors.whatsapp_outbound import (
     BUTTON_TITLE_LIMIT,
@@ -22,6 +21,15 @@ from connectors.whatsapp_outbound import (
     choices_from_buttons,
     split_text,
     truncate,
+)
+from tests.connectors.whatsapp_fakes import (
+    ADA,
+    PHONE_NUMBER_ID,
+    TOKEN,
+    FakeGraphApi,
+    RecordingAgent,
+    WebhookServer,
+    load_payload,
 )
 
 # -- pure helpers -------------------------------------------------------------------------

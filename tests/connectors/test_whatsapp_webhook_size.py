@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from whatsapp_fakes import RecordingAgent, WebhookServer, load_payload, sign
 
 from connectors import whatsapp
 from connectors.whatsapp import MAX_WEBHOOK_BYTES
+from tests.connectors.whatsapp_fakes import RecordingAgent, WebhookServer, load_payload, sign
 
 PATH = "/webhooks/whatsapp/webhook"
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from llm_support import OTHER_SENDER, SENDER, Ticker, llm_config, make_assistant
 
 from actions import runtime
 from assistant_llm import runtime as llm_runtime
@@ -18,12 +17,10 @@ from banking.config import Settings
 from banking.identity import user_key
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from tests import shared_fakes
+from tests.llm.llm_support import OTHER_SENDER, SENDER, Ticker, llm_config, make_assistant
 from tests.shared_fakes import Clock
 
 SALT = "llm-tests"
-
-clock, db = shared_fakes.clock, shared_fakes.db  # the shared fixtures, offered to the LLM tests
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from llm_support import run
 
 from actions import runtime
 from actions.accounts import ActionSpendingSummary
@@ -43,6 +42,7 @@ from assistant_llm.runtime import Assistant
 from assistant_llm.tools import READ_ONLY_TOOLS
 from banking.money import format_naira
 from banking.service import BankingService
+from tests.llm.llm_support import run
 from tests.shared_fakes import make_tracker
 
 CORPUS = Path(__file__).with_name("injection_corpus.yml")

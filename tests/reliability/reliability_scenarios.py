@@ -28,31 +28,40 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-_CONNECTOR_TESTS = Path(__file__).resolve().parents[1] / "connectors"
-if str(_CONNECTOR_TESTS) not in sys.path:
-    sys.path.append(str(_CONNECTOR_TESTS))
-
-import aiohttp  # noqa: E402
-import yaml  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from hypothesis import seed as hypothesis_seed  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from pymongo.errors import AutoReconnect, OperationFailure, PyMongoError  # noqa: E402
-from rasa.core.channels.channel import UserMessage  # noqa: E402
-from rasa.shared.core.domain import Domain  # noqa: E402
-from rasa.shared.core.events import (  # noqa: E402
+import aiohttp
+import yaml
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from pymongo.errors import AutoReconnect, OperationFailure, PyMongoError
+from rasa.core.channels.channel import UserMessage
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
     ActionExecuted,
     BotUttered,
     SessionStarted,
     SlotSet,
     UserUttered,
 )
-from rasa.shared.core.trackers import DialogueStateTracker  # noqa: E402
-from sanic import Sanic  # noqa: E402
-from whatsapp_fakes import (  # noqa: E402
+from rasa.shared.core.trackers import DialogueStateTracker
+from sanic import Sanic
+
+from banking.audit import verify_chain
+from banking.config import Settings
+from banking.crypto import Keyring
+from banking.errors import AlreadyExecuted, BankingError, OutcomeUnknown, StorageError
+from banking.identity import user_key
+from banking.models import Receipt
+from banking.sandbox import SandboxProvider
+from banking.service import EXECUTION_LEASE, BankingService
+from banking.store import ensure_indexes, in_memory_database
+from connectors.tracker_store import EncryptedMongoTrackerStore
+from connectors.whatsapp import WhatsAppConfig, WhatsAppInput
+from connectors.whatsapp_graph import RetryPolicy
+from connectors.whatsapp_ratelimit import RateLimitConfig
+from tests.connectors.whatsapp_fakes import (
     APP_SECRET,
     PHONE_NUMBER_ID,
     TOKEN,
@@ -66,20 +75,6 @@ from whatsapp_fakes import (  # noqa: E402
     sign,
     text_webhook,
 )
-
-from banking.audit import verify_chain  # noqa: E402
-from banking.config import Settings  # noqa: E402
-from banking.crypto import Keyring  # noqa: E402
-from banking.errors import AlreadyExecuted, BankingError, OutcomeUnknown, StorageError  # noqa: E402
-from banking.identity import user_key  # noqa: E402
-from banking.models import Receipt  # noqa: E402
-from banking.sandbox import SandboxProvider  # noqa: E402
-from banking.service import EXECUTION_LEASE, BankingService  # noqa: E402
-from banking.store import ensure_indexes, in_memory_database  # noqa: E402
-from connectors.tracker_store import EncryptedMongoTrackerStore  # noqa: E402
-from connectors.whatsapp import WhatsAppConfig, WhatsAppInput  # noqa: E402
-from connectors.whatsapp_graph import RetryPolicy  # noqa: E402
-from connectors.whatsapp_ratelimit import RateLimitConfig  # noqa: E402
 
 SALT = "reliability-salt-4f1c9e2a7b"
 KEY_HEX = "9c3e71a04bd25f86e1a7c0394d8b62f5a17e4c09b3d86f2e5a0c71b94e3d28f6"

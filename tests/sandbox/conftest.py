@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sandbox_fakes import Stack, start_stack, stop_stack
+
+from tests.sandbox.sandbox_fakes import Stack, start_stack, stop_stack
 
 
 @pytest.fixture

@@ -7,9 +7,13 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
+import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -297,3 +301,25 @@ async def stop_stack(stack: Stack) -> None:
     await stack.http.close()
     await stack.running.stop()
     await stack.bot.stop()
+
+
+# ---------------------------------------------------------------- ``python -m sandbox`` as a user runs it
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "WHATSAPP_")) and k != "ENVIRONMENT"}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+def sandbox_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sandbox", *args]
