@@ -49,6 +49,13 @@ CONFIRMATION_RESPONSE = {
     "set_limit": "utter_confirm_set_limit",
 }
 
+# Mono DirectPay (MONO_DIRECTPAY=on) collects into the operator's own account, not the recipient's:
+# its confirmations say so instead of "send to".
+DIRECTPAY_CONFIRMATION = {
+    "transfer": "utter_confirm_transfer_directpay",
+    "airtime": "utter_confirm_airtime_directpay",
+}
+
 DONE_RESPONSE = {
     "transfer": "utter_transfer_done",
     "bill": "utter_bill_paid",
@@ -70,6 +77,8 @@ def ask_for_yes(dispatcher: CollectingDispatcher, operation: Any, **extra: Any) 
     ttl_minutes = max(1, round(banking().settings.confirmation_ttl_seconds / 60))
     cooling_off_hours = banking().settings.security_cooling_off_hours
     response = CONFIRMATION_RESPONSE[operation.kind]
+    if operation.kind in DIRECTPAY_CONFIRMATION and banking().pays_at_provider:
+        response = DIRECTPAY_CONFIRMATION[operation.kind]  # says where DirectPay really puts the money
     if operation.kind == "set_limit" and extra.get("raising"):
         response = "utter_confirm_raise_limit"
     extra.pop("raising", None)

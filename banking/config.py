@@ -60,6 +60,10 @@ class Settings:
     # Unfreezing and raising the daily limit take effect this many hours after the YES, so a
     # stolen phone cannot undo a freeze or lift the limit and empty the account at once.
     security_cooling_off_hours: int = 24
+    # Mono DirectPay collects a payment into the operator's own Mono account; no payout to the
+    # recipient exists yet, so money moves through Mono only when this is on (the fake-Mono demo
+    # and tests), and production refuses to start with it (banking.providers).
+    mono_directpay: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -95,6 +99,7 @@ class Settings:
             conversation_retention_days=_optional_positive_int(environ, "CONVERSATION_RETENTION_DAYS"),
             security_cooling_off_hours=_positive_int(
                 environ, "SECURITY_COOLING_OFF_HOURS", defaults.security_cooling_off_hours),
+            mono_directpay=_switch(environ, "MONO_DIRECTPAY"),
         )
 
 
@@ -173,6 +178,16 @@ def _provider(environ: Mapping[str, str]) -> str:
     if value not in KNOWN_PROVIDERS:
         raise ConfigError(f"BANK_PROVIDER={value!r} is unknown; use one of {', '.join(KNOWN_PROVIDERS)}")
     return value
+
+
+def _switch(environ: Mapping[str, str], name: str) -> bool:
+    """An on/off setting, off when unset; anything but on/off (true/false, 1/0, yes/no) is a mistake."""
+    raw = (_text(environ, name) or "off").lower()
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is neither on nor off")
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:

@@ -74,7 +74,11 @@ def provider_setting_problems(environ: Mapping[str, str] = os.environ) -> list[s
     if settings.bank_provider == "mono":
         from banking.mono import setting_problems
 
-        return setting_problems(environ, production=settings.is_production)
+        problems = setting_problems(environ, production=settings.is_production)
+        if settings.is_production and settings.mono_directpay:
+            problems.append("MONO_DIRECTPAY is on, but DirectPay collects into the operator's own account "
+                            "and no payout to the recipient exists")
+        return problems
     if settings.bank_provider == "plaid":
         from banking.plaid_provider import setting_problems as plaid_problems
 

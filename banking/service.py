@@ -155,8 +155,9 @@ class BankingService:
         self._customers = Customers(db, self._sealer, settings, self._now, self._audit,
                                     revoke=self._revoke_at_provider if self.links_by_webhook else None)
         self._links = BankLinks(db, self._sealer, self._now)
+        # Payments already at the provider are still settled when MONO_DIRECTPAY was turned off since.
         payments = (ProviderPayments(start=self._start_payment, verify=self._verify_payment, find=self._find_payment)
-                    if self.pays_at_provider else None)
+                    if self.links_by_webhook and getattr(provider, "moves_money", False) else None)
         self._confirmations = Confirmations(db, self._customers, self._sealer, settings, self._now, self._audit,
                                             payments=payments)
 
@@ -189,8 +190,10 @@ class BankingService:
     @property
     def pays_at_provider(self) -> bool:
         """True when a confirmed money movement is paid on the provider's page (Mono DirectPay) and is
-        done only once the provider confirms it, instead of moving here at once."""
-        return self.links_by_webhook and bool(getattr(self._provider, "moves_money", False))
+        done only once the provider confirms it, instead of moving here at once. Off unless MONO_DIRECTPAY
+        is on: DirectPay collects into the operator's own account and nothing pays the recipient on yet."""
+        return (self.links_by_webhook and bool(getattr(self._provider, "moves_money", False))
+                and self._settings.mono_directpay)
 
     @property
     def provider(self) -> Any:

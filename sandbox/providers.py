@@ -51,7 +51,8 @@ def start_fake_provider(name: str, bot_webhook_url: str) -> RunningProvider:
         mono.webhook_url = f"{routes}/mono"  # what Mono's dashboard would name
         return RunningProvider(name, mono, {
             "MONO_SECRET_KEY": fake_mono.SECRET_KEY, "MONO_WEBHOOK_SECRET": fake_mono.WEBHOOK_SECRET,
-            "MONO_BASE_URL": mono.base_url, "BANK_LINK_REDIRECT_URL": done})
+            "MONO_BASE_URL": mono.base_url, "BANK_LINK_REDIRECT_URL": done,
+            "MONO_DIRECTPAY": "on"})  # the demo pays through the fake's DirectPay page (never in production)
     if name == "plaid":
         plaid = fake_plaid.FakePlaid().start()
         return RunningProvider(name, plaid, {

@@ -46,7 +46,7 @@ def build(db: Any, clock: Clock, mono: FakeMono, clients: list[MonoClient], **op
                         redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
     clients.append(MonoClient(config, **options))
     return BankingService(db, MonoProvider(config, clients[-1]),
-                          Settings(user_id_salt="action-tests", bank_provider="mono"), clock=clock)
+                          Settings(user_id_salt="action-tests", bank_provider="mono", mono_directpay=True), clock=clock)
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ async def confirmed() -> tuple[Any, str]:
     """The transfer's confirmation, then a tap on its Yes button."""
     shown = await run(ActionPrepareTransfer(), make_tracker(slots=TRANSFER_OUT))
     op_id = shown.slot("pending_op_id")
-    assert shown.responses == ["utter_confirm_transfer"] and shown.messages[0]["op_ref"] == op_id
+    assert shown.responses == ["utter_confirm_transfer_directpay"] and shown.messages[0]["op_ref"] == op_id
     yes = reply_to_confirmation(op_id, "Yes", entities=[entity("op_ref", op_id)])
     return await run(ActionConfirmPending(), yes), op_id
 
@@ -108,7 +108,7 @@ async def test_monos_confirmed_payment_is_told_once_with_its_reference(service: 
     mono.payments[op_id]["status"] = "successful"
     told = await run(ActionPaymentUpdated(), payment_news(op_id))
     assert told.responses == ["utter_payment_done"]
-    assert "✅ Your bank confirmed it: ₦10,000 from your Savings to" in told.text
+    assert "✅ Your bank confirmed it: ₦10,000 from your Savings was collected into our account" in told.text
     assert f"Ref: SBX-{op_id[:16].upper()}" in told.text
     assert (await run(ActionPaymentUpdated(), payment_news(op_id))).messages == []  # a second webhook
 

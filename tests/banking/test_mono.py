@@ -51,7 +51,8 @@ def provider(mono: FakeMono) -> Iterator[MonoProvider]:
 
 @pytest.fixture
 def service(db: Any, now_clock: Clock, provider: MonoProvider) -> BankingService:
-    return BankingService(db, provider, Settings(user_id_salt="test-salt", bank_provider="mono"), clock=now_clock)
+    return BankingService(db, provider, Settings(user_id_salt="test-salt", bank_provider="mono", mono_directpay=True),
+                          clock=now_clock)
 
 
 @pytest.fixture

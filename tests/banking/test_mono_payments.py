@@ -51,7 +51,8 @@ def make_service(db: Any, clock: Clock, mono: FakeMono) -> Iterator[Callable[...
                             redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
         clients.append(MonoClient(config, **client))
         return BankingService(db, MonoProvider(config, clients[-1]),
-                              Settings(user_id_salt="test-salt", bank_provider="mono"), clock=clock)
+                              Settings(user_id_salt="test-salt", bank_provider="mono", mono_directpay=True),
+                              clock=clock)
 
     yield build
     for made in clients:

@@ -45,7 +45,7 @@ def service(database: Any, mono: FakeMono) -> Iterator[BankingService]:
                         redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
     client = MonoClient(config)
     banking = BankingService(database, MonoProvider(config, client),
-                             Settings(user_id_salt="relay", bank_provider="mono"),
+                             Settings(user_id_salt="relay", bank_provider="mono", mono_directpay=True),
                              clock=Clock(datetime.now(timezone.utc)))
     runtime.use_service(banking)
     yield banking

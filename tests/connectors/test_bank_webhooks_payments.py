@@ -85,7 +85,8 @@ def service(database: Any, mono: FakeMono) -> Iterator[BankingService]:
     config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
                         redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
     client = MonoClient(config)
-    banking = BankingService(database, MonoProvider(config, client), Settings(user_id_salt=SALT, bank_provider="mono"),
+    banking = BankingService(database, MonoProvider(config, client),
+                             Settings(user_id_salt=SALT, bank_provider="mono", mono_directpay=True),
                              clock=Clock(datetime.now(timezone.utc)))
     runtime.use_service(banking)
     yield banking

@@ -71,7 +71,7 @@ def provider(name: str, rasa_port: int) -> Iterator[Provider]:
             yield Provider(name, mono, {
                 "BANK_PROVIDER": "mono", "MONO_SECRET_KEY": fake_mono.SECRET_KEY,
                 "MONO_WEBHOOK_SECRET": fake_mono.WEBHOOK_SECRET, "MONO_BASE_URL": mono.base_url,
-                "BANK_LINK_REDIRECT_URL": f"{channel}/done"}, "₦", "₦87,654.32")
+                "BANK_LINK_REDIRECT_URL": f"{channel}/done", "MONO_DIRECTPAY": "on"}, "₦", "₦87,654.32")
         finally:
             mono.stop()
         return
@@ -133,11 +133,15 @@ async def pay_through_monos_page(stack: BotStack, chat: Chat, mono: FakeMono) ->
     balances = ["₦87,654.32"]
     for amount, decision, outcome in (("5k", "approve", "confirmed it"), ("2k", "decline", "was not approved")):
         shown = await until_confirmation(chat, text(f"send {amount} to 0123456789 gtb"))
+        # DirectPay collects into our own account: the confirmation says so, never "send to" the recipient
+        assert "Mono DirectPay" in shown.text and "into our account" in shown.text, shown.text
+        assert "Send *" not in shown.text, shown.text
         yes, _ = yes_no(shown)
         op_ref = json.loads(yes[len("/affirm"):])["op_ref"]
         tapped, calls = await chat.say(tap("button_reply", shown, yes), mentions("Mono"))
         (pending,) = [c for c in calls if "Mono" in c.text]
         assert "approve" in pending.text and not any(w in c.text for c in calls for w in DONE_WORDS), describe(calls)
+        assert "into our account" in pending.text, pending.text
         (url,) = LINK.findall(pending.text)
         assert url.startswith(mono.base_url)  # Mono's page, not ours
         start = stack.outbox.mark()
@@ -147,6 +151,7 @@ async def pay_through_monos_page(stack: BotStack, chat: Chat, mono: FakeMono) ->
         assert len(calls) == 1, describe(calls)
         if decision == "approve":
             assert "₦5,000" in calls[0].text and "Ref:" in calls[0].text
+            assert "collected into our account by Mono DirectPay" in calls[0].text, calls[0].text
             balances.append("₦82,654.32")
         else:
             assert "nothing was paid" in calls[0].text and "confirmed it" not in calls[0].text
