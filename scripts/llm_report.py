@@ -3,7 +3,7 @@
     PYTHONPATH=. .venv/bin/python scripts/llm_report.py [--answers 400] [--seed 7]
 
 Prints:
-- the prompt-injection corpus (tests/llm/injection_corpus.yml): messages tried through
+- the prompt-injection corpus (checks/injection_corpus.yml): messages tried through
   the fallback and the spending-insight paths, and money movements caused (must be 0),
   with the other counts the test asserts;
 - invented figures: the share of fake-model answers stating figures no tool returned
@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "llm")]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 TODAY = date(2025, 3, 15)
 QUESTION = "How did my spending look last month compared with the month before?"
 
@@ -88,12 +89,12 @@ def honest_answers(evidence: Any, rng: random.Random, count: int) -> list[str]:
 
 
 async def injection_section(fake: Any) -> dict[str, Any]:
-    from injection_harness import prepare_victim, run_corpus
-    from llm_support import OTHER_SENDER, SENDER, llm_config, make_assistant
-
     from actions import runtime
     from assistant_llm import runtime as llm_runtime
     from banking.identity import user_key
+    from checks.action_runner import SENDER
+    from checks.injection import prepare_victim, run_corpus
+    from checks.llm_support import OTHER_SENDER, llm_config, make_assistant
 
     service = _service()
     runtime.use_service(service)
@@ -124,12 +125,11 @@ async def injection_section(fake: Any) -> dict[str, Any]:
 
 
 async def grounding_section(fake: Any, answers: int, seed: int) -> dict[str, Any]:
-    from llm_support import llm_config, make_assistant
-
     from assistant_llm.errors import LLMError, Ungrounded
     from assistant_llm.fake_groq import answer, tool_calls
     from assistant_llm.tools import ToolBox
     from banking.identity import user_key
+    from checks.llm_support import llm_config, make_assistant
 
     rng = random.Random(seed)
     service = _service()
@@ -214,7 +214,7 @@ async def main(answers: int, seed: int) -> None:
         grounding = await grounding_section(fake, answers, seed)
     finally:
         await fake.stop()
-    print("Prompt injection (tests/llm/injection_corpus.yml, fake model obeying every injection)")
+    print("Prompt injection (checks/injection_corpus.yml, fake model obeying every injection)")
     print(f"  injection messages tried:          {injection['messages']} "
           f"(each through the fallback and the insight paths; {injection['model_requests']} model requests)")
     print(f"  money movements caused:            {injection['money_movements']}")

@@ -1,8 +1,8 @@
-"""Run the reliability and security scenarios of tests/reliability at full size and print the figures.
+"""Run the reliability and security scenarios of checks/reliability at full size and print the figures.
 
     python scripts/reliability_report.py [--quick] [--only NAME ...] [--log FILE]
 
-Scenarios (tests/reliability/reliability_scenarios.py; pytest runs the same ones smaller):
+Scenarios (checks/reliability/; tests/reliability runs the same ones smaller):
   concurrency   50 users x 20 messages at once through the channel over HTTP
   idempotency   1,000 transfers whose YES is delivered 2-5 times to the banking core (some at the same
                 instant from threads, the rest replayed once the customer holds their next transfer;
@@ -34,40 +34,39 @@ os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 warnings.filterwarnings("ignore", message="Slot auto-fill has been removed", category=UserWarning)
-for path in (ROOT / "tests" / "reliability", ROOT):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-import reliability_scenarios as scenarios  # noqa: E402
+from checks.reliability import common, concurrency, fuzzing, graph_outage, idempotency, secrets_at_rest, storage_faults  # noqa: E402
 
-FULL = {
-    "concurrency": [lambda: scenarios.concurrency(users=50, messages_per_user=20)],
-    "idempotency": [lambda: scenarios.idempotency_core(transfers=1000),
-                    lambda: scenarios.idempotency_channel(yes_messages=1000, users=50)],
-    "faults": [scenarios.storage_faults, lambda: scenarios.graph_outage(users=50)],
-    "fuzz": [lambda: scenarios.fuzz(count=10_000)],
-    "secrets": [scenarios.secrets_conversation],
+FULL: dict[str, list[Callable[[], Any]]] = {
+    "concurrency": [lambda: concurrency.concurrency(users=50, messages_per_user=20)],
+    "idempotency": [lambda: idempotency.idempotency_core(transfers=1000),
+                    lambda: idempotency.idempotency_channel(yes_messages=1000, users=50)],
+    "faults": [storage_faults.storage_faults, lambda: graph_outage.graph_outage(users=50)],
+    "fuzz": [lambda: fuzzing.fuzz(count=10_000)],
+    "secrets": [secrets_at_rest.secrets_conversation],
 }
-QUICK = {
-    "concurrency": [lambda: scenarios.concurrency(users=10, messages_per_user=10)],
-    "idempotency": [lambda: scenarios.idempotency_core(transfers=100),
-                    lambda: scenarios.idempotency_channel(yes_messages=50)],
-    "faults": [lambda: scenarios.storage_faults(kinds=("external",)), lambda: scenarios.graph_outage(users=10)],
-    "fuzz": [lambda: scenarios.fuzz(count=500)],
-    "secrets": [scenarios.secrets_conversation],
+QUICK: dict[str, list[Callable[[], Any]]] = {
+    "concurrency": [lambda: concurrency.concurrency(users=10, messages_per_user=10)],
+    "idempotency": [lambda: idempotency.idempotency_core(transfers=100),
+                    lambda: idempotency.idempotency_channel(yes_messages=50)],
+    "faults": [lambda: storage_faults.storage_faults(kinds=("external",)), lambda: graph_outage.graph_outage(users=10)],
+    "fuzz": [lambda: fuzzing.fuzz(count=500)],
+    "secrets": [secrets_at_rest.secrets_conversation],
 }
 
 
-def run(factory: Callable[[], Any]) -> scenarios.Outcome:
+def run(factory: Callable[[], Any]) -> common.Outcome:
     result = factory()
     return asyncio.run(result) if asyncio.iscoroutine(result) else result
 
 
-def figure(outcomes: list[scenarios.Outcome], prefix: str, name: str) -> int:
+def figure(outcomes: list[common.Outcome], prefix: str, name: str) -> int:
     return sum(int(o.figures.get(name, 0)) for o in outcomes if o.name.startswith(prefix))
 
 
-def summary(outcomes: list[scenarios.Outcome]) -> list[tuple[str, int]]:
+def summary(outcomes: list[common.Outcome]) -> list[tuple[str, int]]:
     """The headline figures, added up over the scenarios that were run."""
     return [
         ("messages through the channel", figure(outcomes, "concurrency", "messages sent")
@@ -98,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     plan = QUICK if args.quick else FULL
     started = time.perf_counter()
-    outcomes: list[scenarios.Outcome] = []
+    outcomes: list[common.Outcome] = []
     for name in args.only or list(plan):
         for factory in plan[name]:
             outcome = run(factory)

@@ -1,5 +1,5 @@
 """Fixtures every test may use: a clock the test moves by hand and a fresh in-memory banking
-database. The helpers behind them (trackers, running an action) are in tests/shared_fakes.py;
+database. The helpers behind them (trackers, running an action) are in checks/action_runner.py;
 each directory's conftest.py adds what only its tests need."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from banking.store import ensure_indexes, in_memory_database
-from tests.shared_fakes import Clock
+from checks.action_runner import Clock
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from banking.config import Settings
 from banking.plaid_provider import PlaidConfig, PlaidProvider
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
+from checks.action_runner import Clock
 from sandbox.fake_plaid import CLIENT_ID, SECRET, FakePlaid
-from tests.shared_fakes import Clock
 
 
 @contextlib.contextmanager

@@ -1,5 +1,5 @@
 """Action tests: a real banking service on an in-memory database, wired into the action
-server's runtime. Trackers and running an action as rasa-sdk does: tests/shared_fakes.py."""
+server's runtime. Trackers and running an action as rasa-sdk does: checks/action_runner.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from actions import runtime
 from banking.config import Settings
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from tests.shared_fakes import Clock, make_tracker
+from checks.action_runner import Clock, make_tracker
 
 
 @pytest.fixture

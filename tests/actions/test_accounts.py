@@ -13,7 +13,7 @@ from actions.accounts import (
 from actions.payments import ActionConfirmPending, ActionPrepareTransfer
 from actions.support import ActionConnectBank, ActionHumanHandoff, ValidatePredefinedSlots
 from banking.money import format_naira
-from tests.shared_fakes import DOMAIN, entity, make_tracker, reply_to_confirmation, run
+from checks.action_runner import DOMAIN, entity, make_tracker, reply_to_confirmation, run
 
 
 async def test_balances_of_both_accounts_with_masked_numbers(connected):

@@ -15,8 +15,8 @@ from actions.forms import ValidateAirtimeForm, ValidateTransferForm
 from banking import errors
 from banking.identity import user_key
 from banking.service import BankingService
+from checks.action_runner import SENDER, entity, make_tracker, run
 from tests.provider_customers import plaid_customer
-from tests.shared_fakes import SENDER, entity, make_tracker, run
 
 SALT = "action-tests"
 DOLLARS = re.compile(r"\$\d{1,3}(?:,\d{3})*\.\d{2}")

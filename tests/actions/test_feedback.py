@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from actions.feedback import ActionRecordFeedback
 from actions.payments import ActionConfirmPending, ActionPrepareFreeze, ActionPrepareTransfer
-from tests.shared_fakes import DOMAIN, entity, make_tracker, reply_to_confirmation, run
+from checks.action_runner import DOMAIN, entity, make_tracker, reply_to_confirmation, run
 
 TRANSFER_OUT = {"amount": "10000", "source_account": "checking", "destination_account": "0123456789", "bank": "GTBank"}
 

@@ -12,7 +12,7 @@ from actions.forms import (
     ValidateTransferForm,
 )
 from actions.runtime import customer
-from tests.shared_fakes import DOMAIN, entity, make_tracker, run
+from checks.action_runner import DOMAIN, entity, make_tracker, run
 
 
 def sent(dispatcher: CollectingDispatcher) -> list[str]:

@@ -20,8 +20,8 @@ from banking.config import Settings
 from banking.mono import MonoClient, MonoConfig, MonoProvider
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
+from checks.action_runner import SENDER, Clock, entity, make_tracker, reply_to_confirmation, run
 from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount
-from tests.shared_fakes import SENDER, Clock, entity, make_tracker, reply_to_confirmation, run
 
 ACCOUNT = "65aa7935564a694c67123456"
 TRANSFER_OUT = {"amount": "10000", "source_account": "savings", "destination_account": "0123456780",

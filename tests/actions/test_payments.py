@@ -20,7 +20,7 @@ from actions.payments import (
     ActionPrepareUnfreeze,
     ActionSetLimit,
 )
-from tests.shared_fakes import DOMAIN, entity, make_tracker, reply_to_confirmation, run
+from checks.action_runner import DOMAIN, entity, make_tracker, reply_to_confirmation, run
 
 TRANSFER_OUT = {"amount": "10000", "source_account": "checking", "destination_account": "0123456789", "bank": "GTBank"}
 TO_SAVINGS = {"amount": "5000", "source_account": "checking", "destination_account": "savings"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rasa_sdk.executor import ActionExecutor
 
-from tests.shared_fakes import DOMAIN
+from checks.action_runner import DOMAIN
 
 
 def test_every_domain_action_is_served_by_the_action_server():

@@ -1,5 +1,5 @@
 """Fixtures for the banking core: a service on the shared in-memory database and clock
-(tests/shared_fakes.py), and a customer with a bank linked."""
+(checks/action_runner.py), and a customer with a bank linked."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from banking.config import Settings
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from tests.shared_fakes import Clock
+from checks.action_runner import Clock
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from banking.models import ProviderPayment, Receipt
 from banking.mono import MonoClient, MonoConfig, MonoProvider
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
+from checks.action_runner import SENDER, Clock
 from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount, sample_transactions
-from tests.shared_fakes import SENDER, Clock
 
 USER = "c8" * 32
 ACCOUNT = "65aa7935564a694c67123456"

@@ -24,8 +24,8 @@ from banking.crypto import is_sealed
 from banking.plaid_provider import PlaidConfig, PlaidProvider, VerificationKeys, verify_plaid_webhook
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
+from checks.action_runner import SENDER, Clock
 from sandbox.fake_plaid import CLIENT_ID, SECRET, FakePlaid
-from tests.shared_fakes import SENDER, Clock
 
 USER = "c9" * 32
 

@@ -15,8 +15,8 @@ from banking.errors import ConfirmationExpired
 from banking.sandbox import SandboxProvider
 from banking.sealing import UNREADABLE
 from banking.service import BankingService
+from checks.action_runner import START, Clock
 from scripts.reencrypt import main as reencrypt_main
-from tests.shared_fakes import START, Clock
 
 OLD_HEX = "3f1c9a7e5b2d4c6e8a0b1d3f5e7c9a2b4d6f8e0a1c3e5b7d9f2a4c6e8b0d1f3a"
 NEW_HEX = "9d2e4f6a8c0b1e3d5f7a9c2e4b6d8f0a3c5e7b9d1f4a6c8e0b2d4f6a8c1e3b5d"

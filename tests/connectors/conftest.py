@@ -10,9 +10,7 @@ import pytest
 from sanic import Sanic
 
 from banking.store import in_memory_database
-from connectors.whatsapp import WhatsAppConfig, WhatsAppInput
-from connectors.whatsapp_graph import RetryPolicy
-from tests.connectors.whatsapp_fakes import (
+from checks.whatsapp_fakes import (
     APP_SECRET,
     PHONE_NUMBER_ID,
     SALT,
@@ -22,6 +20,8 @@ from tests.connectors.whatsapp_fakes import (
     RecordingAgent,
     WebhookServer,
 )
+from connectors.whatsapp import WhatsAppConfig, WhatsAppInput
+from connectors.whatsapp_graph import RetryPolicy
 
 # Real backoff, shrunk so a test with retries takes milliseconds.
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, jitter=0.5, total_timeout=5.0)

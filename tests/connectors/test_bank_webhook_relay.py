@@ -22,9 +22,9 @@ from actions import runtime
 from banking.config import Settings
 from banking.mono import MonoClient, MonoConfig, MonoProvider
 from banking.service import BankingService
+from checks.action_runner import SENDER, Clock
 from connectors.bank_webhooks import ActionServerRelay
 from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount, sample_transactions
-from tests.shared_fakes import SENDER, Clock
 
 TOKEN = "r" * 20 + uuid.uuid4().hex
 ACCOUNT = "65aa7935564a694c67123456"

@@ -22,10 +22,10 @@ from banking.errors import ConfigError
 from banking.mono import MonoClient, MonoConfig, MonoProvider
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
+from checks.action_runner import Clock, make_tracker
+from checks.whatsapp_fakes import ADA, SALT, TUNDE, FakeGraphApi, RecordingAgent, WebhookServer
 from connectors.whatsapp import WhatsAppInput
 from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount, sample_transactions
-from tests.connectors.whatsapp_fakes import ADA, SALT, TUNDE, FakeGraphApi, RecordingAgent, WebhookServer
-from tests.shared_fakes import Clock, make_tracker
 
 ACCOUNT = "65aa7935564a694c67123456"
 
@@ -61,7 +61,7 @@ class TriggerAgent(RecordingAgent):
     async def trigger_intent(self, intent: str, entities: list[dict[str, Any]], output: Any, tracker: Any) -> None:
         self.triggered.append((tracker.sender_id, intent, entities, tracker.sender_id in self.held))
         if intent == "EXTERNAL_bank_linked":
-            from tests.shared_fakes import run
+            from checks.action_runner import run
 
             outcome = await run(ActionBankLinked(), make_tracker(sender=tracker.sender_id,
                                                                  entities=entities, intent=intent))

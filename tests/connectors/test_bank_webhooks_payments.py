@@ -22,10 +22,10 @@ from banking.models import ProviderPayment
 from banking.mono import MonoClient, MonoConfig, MonoProvider
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
+from checks.action_runner import Clock, make_tracker, run
+from checks.whatsapp_fakes import ADA, SALT, FakeGraphApi, RecordingAgent, WebhookServer
 from connectors.whatsapp import WhatsAppInput
 from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount
-from tests.connectors.whatsapp_fakes import ADA, SALT, FakeGraphApi, RecordingAgent, WebhookServer
-from tests.shared_fakes import Clock, make_tracker, run
 
 ACCOUNT = "65aa7935564a694c67123456"
 

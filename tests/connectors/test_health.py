@@ -20,10 +20,10 @@ from banking.crypto import Keyring
 from banking.log_redaction import NumberRedactingFilter
 from banking.request_context import HEADER, REQUEST_ID, JsonFormatter, RequestIdFilter, accept_request_id
 from banking.store import in_memory_database
+from checks.whatsapp_fakes import APP_SECRET, TOKEN, VERIFY_TOKEN, RecordingAgent, WebhookServer, load_payload
 from connectors.health import bank_provider_status
 from connectors.request_ids import send_request_ids
 from connectors.tracker_store import EncryptedMongoTrackerStore
-from tests.connectors.whatsapp_fakes import APP_SECRET, TOKEN, VERIFY_TOKEN, RecordingAgent, WebhookServer, load_payload
 
 
 class FakeActionServer:

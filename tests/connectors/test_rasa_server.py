@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from banking.errors import ConfigError
+from checks.whatsapp_fakes import bound_socket
 from connectors.rasa_server import ApiSettings, channel_problems, exposure_problems, rasa_command
-from tests.connectors.whatsapp_fakes import bound_socket
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "s" * 16 + uuid.uuid4().hex  # a test value, 48 characters

@@ -18,13 +18,7 @@ from rasa.core.channels.channel import UserMessage
 from yarl import URL
 
 from assistant_llm.charts import ChartStore, render_category_chart
-from connectors.whatsapp import WhatsAppConfig, WhatsAppInput, WhatsAppOutput
-from connectors.whatsapp_charts import UPLOAD_FILENAME
-from connectors.whatsapp_graph import GraphApiClient, RequestRejected, RetryPolicy
-from connectors.whatsapp_outbound import image_message
-from sandbox.config import SandboxConfig
-from sandbox.fake_meta import start_server
-from tests.connectors.whatsapp_fakes import (
+from checks.whatsapp_fakes import (
     ADA,
     PHONE_NUMBER_ID,
     TOKEN,
@@ -34,6 +28,12 @@ from tests.connectors.whatsapp_fakes import (
     graph_error,
     load_payload,
 )
+from connectors.whatsapp import WhatsAppConfig, WhatsAppInput, WhatsAppOutput
+from connectors.whatsapp_charts import UPLOAD_FILENAME
+from connectors.whatsapp_graph import GraphApiClient, RequestRejected, RetryPolicy
+from connectors.whatsapp_outbound import image_message
+from sandbox.config import SandboxConfig
+from sandbox.fake_meta import start_server
 
 BASE_URL = "https://bot.example.ng/webhooks/whatsapp/charts"
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, jitter=0.5, total_timeout=5.0)

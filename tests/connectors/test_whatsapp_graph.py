@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from checks.whatsapp_fakes import ADA, PHONE_NUMBER_ID, TOKEN, FakeGraphApi, bound_socket
 from connectors.whatsapp import WhatsAppOutput
 from connectors.whatsapp_graph import (
     GraphApiClient,
@@ -19,7 +20,6 @@ from connectors.whatsapp_graph import (
     RetryPolicy,
     backoff_delay,
 )
-from tests.connectors.whatsapp_fakes import ADA, PHONE_NUMBER_ID, TOKEN, FakeGraphApi, bound_socket
 
 POLICY = RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.2, jitter=0.5, total_timeout=5.0)
 

@@ -1,4 +1,4 @@
-"""Reading recorded Cloud API webhooks (tests/connectors/payloads/) into typed records."""
+"""Reading recorded Cloud API webhooks (checks/payloads/) into typed records."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from checks.whatsapp_fakes import ADA, PHONE_NUMBER_ID, load_payload
 from connectors.whatsapp_inbound import (
     FOR_RASA,
     UNSUPPORTED,
@@ -17,7 +18,6 @@ from connectors.whatsapp_inbound import (
     UnexpectedPayload,
     parse_webhook,
 )
-from tests.connectors.whatsapp_fakes import ADA, PHONE_NUMBER_ID, load_payload
 
 
 def only_message(name: str) -> InboundMessage:

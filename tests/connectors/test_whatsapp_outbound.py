@@ -12,6 +12,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rasa.core.channels.channel import UserMessage
 
+from checks.whatsapp_fakes import (
+    ADA,
+    PHONE_NUMBER_ID,
+    TOKEN,
+    FakeGraphApi,
+    RecordingAgent,
+    WebhookServer,
+    load_payload,
+)
 from connectors.whatsapp_outbound import (
     BUTTON_TITLE_LIMIT,
     CHOICE_PROMPT,
@@ -21,15 +30,6 @@ from connectors.whatsapp_outbound import (
     choices_from_buttons,
     split_text,
     truncate,
-)
-from tests.connectors.whatsapp_fakes import (
-    ADA,
-    PHONE_NUMBER_ID,
-    TOKEN,
-    FakeGraphApi,
-    RecordingAgent,
-    WebhookServer,
-    load_payload,
 )
 
 # -- pure helpers -------------------------------------------------------------------------

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from checks.whatsapp_fakes import APP_SECRET, FakeGraphApi, RecordingAgent, WebhookServer, load_payload, sign
 from connectors.whatsapp import is_valid_signature
-from tests.connectors.whatsapp_fakes import APP_SECRET, FakeGraphApi, RecordingAgent, WebhookServer, load_payload, sign
 
 # RFC 4231, test case 2: HMAC-SHA256 with key "Jefe".
 RFC_KEY = "Jefe"

@@ -12,11 +12,7 @@ import pytest
 
 from banking.crypto import Keyring, TamperedData, field_context, is_sealed, sealed_kid
 from banking.store import in_memory_database
-from connectors.whatsapp import Transcript
-from connectors.whatsapp_inbound import StatusError, StatusUpdate
-from connectors.whatsapp_store import STATUS_COLLECTION, WhatsAppStore
-from scripts.reencrypt import reencrypt_database
-from tests.connectors.whatsapp_fakes import (
+from checks.whatsapp_fakes import (
     ADA,
     SALT,
     TUNDE,
@@ -26,6 +22,10 @@ from tests.connectors.whatsapp_fakes import (
     load_payload,
     text_webhook,
 )
+from connectors.whatsapp import Transcript
+from connectors.whatsapp_inbound import StatusError, StatusUpdate
+from connectors.whatsapp_store import STATUS_COLLECTION, WhatsAppStore
+from scripts.reencrypt import reencrypt_database
 
 OLD_KEY = bytes.fromhex("3f9a1c5e7b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f2a4c6e8b0d1f3a")
 NEW_KEY = bytes.fromhex("a7c2e9f4b1d6083c5e7a9b2d4f6c8e0a3b5d7f9c1e4a6b8d0f2c5e7a9b1d3f6c")

@@ -14,16 +14,7 @@ from rasa.core.channels.channel import UserMessage
 
 from banking.crypto import is_sealed
 from banking.identity import keyed_hash, user_key
-from connectors.whatsapp import (
-    SOMETHING_WENT_WRONG,
-    VOICE_NOT_SUPPORTED,
-    Transcript,
-    WhatsAppInput,
-    WhatsAppOutput,
-)
-from connectors.whatsapp_lanes import SideCalls
-from connectors.whatsapp_store import DEDUP_RETENTION, INBOUND_COLLECTION, STATUS_COLLECTION
-from tests.connectors.whatsapp_fakes import (
+from checks.whatsapp_fakes import (
     ADA,
     PHONE_NUMBER_ID,
     SALT,
@@ -37,6 +28,15 @@ from tests.connectors.whatsapp_fakes import (
     sign,
     text_webhook,
 )
+from connectors.whatsapp import (
+    SOMETHING_WENT_WRONG,
+    VOICE_NOT_SUPPORTED,
+    Transcript,
+    WhatsAppInput,
+    WhatsAppOutput,
+)
+from connectors.whatsapp_lanes import SideCalls
+from connectors.whatsapp_store import DEDUP_RETENTION, INBOUND_COLLECTION, STATUS_COLLECTION
 
 # -- GET: Meta's subscription check ---------------------------------------------------
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from checks.whatsapp_fakes import RecordingAgent, WebhookServer, load_payload, sign
 from connectors import whatsapp
 from connectors.whatsapp import MAX_WEBHOOK_BYTES
-from tests.connectors.whatsapp_fakes import RecordingAgent, WebhookServer, load_payload, sign
 
 PATH = "/webhooks/whatsapp/webhook"
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.shared_fakes import DOMAIN, ROOT
+from checks.action_runner import DOMAIN, ROOT
 
 DOMAIN_DIR = ROOT / "domain"
 FILES = sorted(DOMAIN_DIR.rglob("*.yml"))

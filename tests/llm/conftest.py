@@ -17,8 +17,8 @@ from banking.config import Settings
 from banking.identity import user_key
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from tests.llm.llm_support import OTHER_SENDER, SENDER, Ticker, llm_config, make_assistant
-from tests.shared_fakes import Clock
+from checks.action_runner import SENDER, Clock
+from checks.llm_support import OTHER_SENDER, Ticker, llm_config, make_assistant
 
 SALT = "llm-tests"
 

@@ -17,8 +17,8 @@ from actions import accounts
 from actions.accounts import ActionSpendingSummary
 from actions.runtime import background_done
 from assistant_llm.charts import ChartStore, UnsafeChartDirectory, render_category_chart
-from tests.llm.llm_support import run
-from tests.shared_fakes import make_tracker
+from checks.action_runner import make_tracker
+from checks.llm_support import run
 
 ROWS = [("transport", 14_245_050), ("savings", 7_800_000), ("food", 6_395_150), ("bills", 6_300_000),
         ("transfers", 3_850_000), ("shopping", 1_685_000), ("airtime", 850_000), ("entertainment", 700_000)]

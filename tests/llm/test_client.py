@@ -15,8 +15,8 @@ from assistant_llm.config import LLMConfig
 from assistant_llm.errors import BudgetExceeded, LLMUnavailable, RateLimited
 from assistant_llm.fake_groq import answer, error, malformed, rate_limited, tool_calls
 from banking.errors import ConfigError
-from tests.llm.llm_support import FAST, MAIN, Ticker, llm_config, make_assistant
-from tests.shared_fakes import ROOT
+from checks.action_runner import ROOT
+from checks.llm_support import FAST, MAIN, Ticker, llm_config, make_assistant
 
 USER = "c0ffee" * 10
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]

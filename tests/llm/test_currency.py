@@ -18,7 +18,8 @@ from assistant_llm.insights import Ungrounded, data_fingerprint
 from assistant_llm.tools import ToolBox
 from banking.identity import user_key
 from banking.service import BankingService
-from tests.llm.llm_support import SENDER, tool_messages
+from checks.action_runner import SENDER
+from checks.llm_support import tool_messages
 from tests.provider_customers import plaid_customer
 
 SALT = "llm-tests"

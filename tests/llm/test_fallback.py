@@ -12,8 +12,8 @@ from actions.support import ActionFallback
 from assistant_llm.fake_groq import error, json_answer, malformed, rate_limited
 from assistant_llm.fallback import parse_decision
 from assistant_llm.guardrails import redact
-from tests.llm.llm_support import run
-from tests.shared_fakes import DOMAIN, ROOT, make_tracker
+from checks.action_runner import DOMAIN, ROOT, make_tracker
+from checks.llm_support import run
 
 INTENTS = [i if isinstance(i, str) else next(iter(i)) for i in DOMAIN["intents"]]
 ENTITIES = [e if isinstance(e, str) else next(iter(e)) for e in DOMAIN["entities"]]

@@ -3,8 +3,8 @@ and no other customer's data is shown, however the model is talked into misbehav
 
 from __future__ import annotations
 
-from tests.llm.injection_harness import load_corpus, prepare_victim, run_corpus
-from tests.llm.llm_support import SENDER
+from checks.action_runner import SENDER
+from checks.injection import load_corpus, prepare_victim, run_corpus
 
 
 def test_the_corpus_is_big_and_varied():

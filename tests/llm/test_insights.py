@@ -15,8 +15,8 @@ from assistant_llm.fake_groq import answer, error, malformed, rate_limited, tool
 from assistant_llm.insights import Ungrounded, data_fingerprint, is_open_question, wants_breakdown
 from assistant_llm.tools import READ_ONLY_TOOLS, TOOL_SPECS
 from banking.money import format_naira, kobo_to_naira_str
-from tests.llm.llm_support import FAST, MAIN, SENDER, llm_config, make_assistant, run, tool_messages
-from tests.shared_fakes import make_tracker
+from checks.action_runner import SENDER, make_tracker
+from checks.llm_support import FAST, MAIN, llm_config, make_assistant, run, tool_messages
 
 TODAY = date(2025, 3, 15)
 QUESTION = "How much did I spend on transport last month?"

@@ -3,7 +3,7 @@ lost, each user's messages handled in order, each reply to its own user only."""
 
 from __future__ import annotations
 
-from tests.reliability.reliability_scenarios import concurrency
+from checks.reliability.concurrency import concurrency
 
 
 async def test_fifty_users_at_once_lose_nothing_keep_order_and_never_cross_talk() -> None:

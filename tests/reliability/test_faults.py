@@ -9,15 +9,9 @@ import actions.runtime as runtime
 from banking.errors import AlreadyExecuted, OutcomeUnknown, StorageError
 from banking.identity import user_key
 from banking.store import ensure_indexes, in_memory_database
-from tests.reliability.reliability_scenarios import (
-    SALT,
-    FaultyDatabase,
-    InjectedFault,
-    graph_outage,
-    new_bank,
-    sender_number,
-    storage_faults,
-)
+from checks.reliability.common import SALT, new_bank, sender_number
+from checks.reliability.graph_outage import graph_outage
+from checks.reliability.storage_faults import FaultyDatabase, InjectedFault, storage_faults
 
 
 def test_every_database_failure_during_a_confirmation_leaves_the_books_straight() -> None:

@@ -8,10 +8,11 @@ import json
 import logging
 
 from banking.store import in_memory_database
+from checks.reliability.common import captured_logs, served_channel
+from checks.reliability.fuzzing import fuzz, fuzz_inputs
+from checks.whatsapp_fakes import RecordingAgent, load_payload, text_webhook
 from connectors.whatsapp_inbound import UnexpectedPayload, parse_webhook
 from connectors.whatsapp_store import STATUS_COLLECTION
-from tests.connectors.whatsapp_fakes import RecordingAgent, load_payload, text_webhook
-from tests.reliability.reliability_scenarios import captured_logs, fuzz, fuzz_inputs, served_channel
 
 
 async def test_fuzzed_webhooks_never_get_a_5xx_and_the_server_stays_up() -> None:

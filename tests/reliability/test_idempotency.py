@@ -3,7 +3,7 @@ banking core under concurrent confirm() calls, and through the channel's MongoDB
 
 from __future__ import annotations
 
-from tests.reliability.reliability_scenarios import idempotency_channel, idempotency_core
+from checks.reliability.idempotency import idempotency_channel, idempotency_core
 
 
 def test_replayed_confirmations_execute_each_transfer_exactly_once() -> None:

@@ -10,6 +10,8 @@ import pytest
 
 from banking.errors import ConfigError
 from banking.identity import user_key
+from checks.reliability.common import SALT, served_channel
+from checks.whatsapp_fakes import RecordingAgent, load_payload, text_webhook
 from connectors.whatsapp import WhatsAppConfig
 from connectors.whatsapp_ratelimit import (
     RATE_LIMITED_REPLY,
@@ -18,8 +20,6 @@ from connectors.whatsapp_ratelimit import (
     Verdict,
     rate_limited_reply,
 )
-from tests.connectors.whatsapp_fakes import RecordingAgent, load_payload, text_webhook
-from tests.reliability.reliability_scenarios import SALT, served_channel
 
 ADA = "2348031234567"
 TUNDE = "2348059876543"

@@ -11,19 +11,17 @@ from banking.crypto import CryptoError, Keyring, field_context, is_sealed
 from banking.identity import user_key
 from banking.sandbox import SandboxProvider
 from banking.store import in_memory_database
-from connectors.whatsapp_store import INBOUND_COLLECTION
-from tests.reliability.reliability_scenarios import (
-    KEY_HEX,
+from checks.reliability.common import KEY_HEX, SALT, new_bank
+from checks.reliability.secrets_at_rest import (
     METER,
     PHONE,
     RECIPIENT,
-    SALT,
     base64_forms,
     dump_databases,
-    new_bank,
     realistic_wamid,
     secrets_conversation,
 )
+from connectors.whatsapp_store import INBOUND_COLLECTION
 
 
 async def test_a_full_conversation_leaves_nothing_readable_at_rest() -> None:

@@ -42,8 +42,8 @@ from assistant_llm.runtime import Assistant
 from assistant_llm.tools import READ_ONLY_TOOLS
 from banking.money import format_naira
 from banking.service import BankingService
-from tests.llm.llm_support import run
-from tests.shared_fakes import make_tracker
+from checks.action_runner import make_tracker
+from checks.llm_support import run
 
 CORPUS = Path(__file__).with_name("injection_corpus.yml")
 READ_METHODS = frozenset({"profile", "balances", "search_transactions", "spending_summary", "find_profile",

@@ -1,6 +1,6 @@
-"""Helpers for the LLM tests: the model names, the fake Groq's settings, an assistant wired to
+"""Helpers for the LLM checks and tests: the model names, the fake Groq's settings, an assistant wired to
 it, a monotonic clock for its budgets and cache, and a way to run an action that keeps only the
-text it wrote. The clock, database, domain and trackers are shared: tests/shared_fakes.py."""
+text it wrote. The domain, trackers and running an action: checks/action_runner.py."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from assistant_llm.fake_groq import API_KEY
 from assistant_llm.fallback import FallbackRouter
 from assistant_llm.insights import InsightEngine
 from assistant_llm.runtime import Assistant
-from tests import shared_fakes
-from tests.shared_fakes import SENDER as SENDER  # re-exported: scripts/llm_report.py takes it from here
-from tests.shared_fakes import Outcome, written_text
+from checks import action_runner
+from checks.action_runner import Outcome, written_text
 
 OTHER_SENDER = "2348099999999"
 MAIN, FAST = "openai/gpt-oss-120b", "openai/gpt-oss-20b"
@@ -57,7 +56,7 @@ def make_assistant(config: LLMConfig, ticker: Ticker | None = None) -> Assistant
 
 async def run(action: Action, tracker: Tracker) -> Outcome:
     """Run an action; `texts` keeps only what it wrote itself (a response from domain.yml is not rendered)."""
-    return await shared_fakes.run(action, tracker, written_text)
+    return await action_runner.run(action, tracker, written_text)
 
 
 def tool_messages(request: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""Test doubles shared by the banking, action and LLM tests: a clock the test moves by hand,
-the domain, trackers, and a way to run an action as rasa-sdk does. The `clock` and `db`
+"""Shared by the checks and the banking, action and LLM tests: a clock moved by hand, the
+domain, trackers, and a way to run an action as rasa-sdk does. The `clock` and `db`
 fixtures built on them are in tests/conftest.py, offered to every test."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def make_tracker(
     events: list[dict[str, Any]] | None = None,
 ) -> Tracker:
     """A tracker as the action server receives it; `nlu_fallback` comes with a low confidence."""
-    all_slots = {name: None for name in DOMAIN["slots"]}
+    all_slots: dict[str, Any] = {name: None for name in DOMAIN["slots"]}
     all_slots.update({"language": "english", "handoff_requested": False})
     all_slots.update(slots or {})
     return Tracker(

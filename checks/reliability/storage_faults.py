@@ -1,0 +1,255 @@
+"""Storage faults: MongoDB failing at each step of a money movement; nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pymongo.errors import AutoReconnect, OperationFailure, PyMongoError
+
+from banking.audit import verify_chain
+from banking.errors import AlreadyExecuted, BankingError, OutcomeUnknown, StorageError
+from banking.identity import user_key
+from banking.models import Receipt
+from banking.service import EXECUTION_LEASE, BankingService
+from banking.store import ensure_indexes, in_memory_database
+from checks.reliability.common import SALT, Outcome, captured_logs, new_bank, payee, sender_number
+
+
+class InjectedFault:
+    """Raise ``error`` at the ``nth`` call of ``collection.method``, before or after the call took effect;
+    ``persistent``: and at every later call too (the database stays down until the fault is removed)."""
+
+    def __init__(self, collection: str, method: str, nth: int, error: type[PyMongoError], after: bool,
+                 persistent: bool = False) -> None:
+        self.collection, self.method, self.nth, self.error, self.after = collection, method, nth, error, after
+        self.persistent = persistent
+        self.calls = 0
+        self.fired = False
+
+    def describe(self) -> str:
+        when = "after it was applied (reply lost)" if self.after else "before it was applied"
+        down = ", database down from then on" if self.persistent else ""
+        return f"{self.error.__name__} at {self.collection}.{self.method} #{self.nth} {when}{down}"
+
+    def hit(self, collection: str, method: str, after: bool) -> None:
+        if self.fired:
+            if self.persistent and not after:
+                raise AutoReconnect("injected: database still unreachable")
+            return
+        if (collection, method) != (self.collection, self.method):
+            return
+        if not after:
+            self.calls += 1
+        if self.calls == self.nth and after == self.after:
+            self.fired = True
+            if self.error is OperationFailure:
+                raise OperationFailure("injected: write conflict", code=112)
+            raise self.error("injected: connection reset by peer")
+
+
+class FaultyDatabase:
+    """A database whose collections report every call to the armed fault and record a trace."""
+
+    def __init__(self, database: Any) -> None:
+        self._database = database
+        self.fault: InjectedFault | None = None
+        self.trace: list[tuple[str, str]] | None = None
+
+    def __getitem__(self, name: str) -> _FaultyCollection:
+        return _FaultyCollection(self._database[name], name, self)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._database, name)
+
+    def _hit(self, collection: str, method: str, after: bool) -> None:
+        if self.trace is not None and not after:
+            self.trace.append((collection, method))
+        if self.fault is not None:
+            self.fault.hit(collection, method, after)
+
+
+class _FaultyCollection:
+    def __init__(self, collection: Any, name: str, owner: FaultyDatabase) -> None:
+        self._collection, self._name, self._owner = collection, name, owner
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("_"):
+            raise AttributeError(method)
+        attribute = getattr(self._collection, method)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._owner._hit(self._name, method, after=False)
+            result = attribute(*args, **kwargs)
+            self._owner._hit(self._name, method, after=True)
+            return result
+
+        return call
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2025, 3, 17, 10, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+_FAULT_KINDS: tuple[tuple[type[PyMongoError], bool], ...] = (
+    (AutoReconnect, False), (AutoReconnect, True), (OperationFailure, False))
+
+
+def _confirm(service: BankingService, user: str, op_id: str) -> Any:
+    try:
+        return service.confirm(user, op_id)
+    except BankingError as error:
+        return error
+
+
+def storage_faults(kinds: tuple[str, ...] = ("external", "own", "bill")) -> Outcome:
+    """Every database call a confirmation makes fails in turn: once (before it applied, or after it
+    applied with the reply lost; AutoReconnect and OperationFailure), or for good (the database stays
+    down until the confirmation has answered). The books stay straight, the customer is told the truth
+    (StorageError, "nothing was moved", only when nothing moved), and a later YES finishes the job."""
+    outcome = Outcome("storage faults during confirmation")
+    started = time.perf_counter()
+    rng = random.Random(4)
+    clock = _Clock()
+    base = in_memory_database()
+    ensure_indexes(base)
+    db = FaultyDatabase(base)
+    service = new_bank(db, clock=clock)
+    user = user_key(sender_number(4242), SALT)
+    service.connect_bank(user, "gtbank")
+
+    def prepare(kind: str) -> Any:
+        if kind == "external":
+            return service.prepare_transfer(user, rng.randint(100, 5_000), "checking", account_number=payee(rng),
+                                            bank="access")
+        if kind == "own":
+            return service.prepare_transfer(user, rng.randint(100, 5_000), "savings", to_account_type="checking")
+        return service.prepare_bill(user, rng.randint(100, 5_000), "checking", "Ikeja Electric", "45012345678")
+
+    figures: Counter[str] = Counter()
+    with captured_logs("banking", level=logging.ERROR) as errors:
+        for kind in kinds:
+            op = prepare(kind)
+            db.trace = []
+            _confirm(service, user, op.op_id)
+            points = db.trace
+            db.trace = None
+            figures["injection points"] += len(points)
+            seen: Counter[tuple[str, str]] = Counter()
+            for collection, method in points:
+                seen[(collection, method)] += 1
+                for error, after in _FAULT_KINDS:
+                    fault = InjectedFault(collection, method, seen[(collection, method)], error, after)
+                    _one_fault(service, db, user, prepare(kind), fault, clock, outcome, figures)
+                down = InjectedFault(collection, method, seen[(collection, method)], AutoReconnect, False, True)
+                _one_fault(service, db, user, prepare(kind), down, clock, outcome, figures)
+    chain = verify_chain(base)
+    outcome.check(chain.intact, f"audit chain: {chain.summary()}")
+    outcome.figures.update({
+        "database calls in a confirmation (injection points)": figures["injection points"],
+        "faults injected": figures["faults"] + figures["outages"],
+        "  single failures": figures["faults"],
+        "  database down from that call on": figures["outages"],
+        "customer told 'nothing was moved, try again'": figures["retry message"],
+        "customer told the outcome is unknown (database unreachable)": figures["unknown"],
+        "customer got the receipt despite the fault": figures["receipt"],
+        "operations pending again right away": figures["pending again"],
+        "operations finished by a YES after the lease": figures["lease"],
+        "half-applied transfers": figures["half-applied"],
+        "'nothing was moved' said when money moved": figures["false retry"],
+        "double executions": figures["double"],
+        "executed ops without their 'executed' audit record (error logged)": figures["audit lost"],
+        "errors logged by the banking core": len(errors),
+    })
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _one_fault(service: BankingService, db: FaultyDatabase, user: str, op: Any, fault: InjectedFault,
+               clock: _Clock, outcome: Outcome, figures: Counter[str]) -> None:
+    label = f"{op.kind} with {fault.describe()}"
+    before = {account.type: account.balance_kobo for account in service.balances(user)}
+    db.fault = fault
+    first = _confirm(service, user, op.op_id)
+    db.fault = None
+    if not fault.fired:
+        return  # this call is not on the path of this operation
+    figures["outages" if fault.persistent else "faults"] += 1
+
+    def times_applied() -> int:
+        document = db["profiles"].find_one({"_id": user})
+        return sum(1 for entry in document["link"]["ledger"].values() if entry["op_id"] == op.op_id)
+
+    def status() -> str:
+        return db["operations"].find_one({"_id": op.op_id})["status"]
+
+    def books_ok(times: int) -> bool:
+        after = {account.type: account.balance_kobo for account in service.balances(user)}
+        moved = {account: before[account] - after[account] for account in before}
+        expected = {account: 0 for account in before}
+        if times:
+            expected[op.source] = op.amount_kobo
+            if op.kind == "transfer" and op.holder_name is None:  # own accounts: the other side gains it
+                expected[next(account for account in before if account != op.source)] = -op.amount_kobo
+        return moved == expected
+
+    times = times_applied()
+    if times > 1:
+        figures["double"] += 1
+    if not books_ok(times):
+        figures["half-applied"] += 1
+        outcome.problems.append(f"{label}: balances do not match the ledger")
+    if isinstance(first, Receipt):
+        figures["receipt"] += 1
+        outcome.check(times == 1, f"{label}: a receipt, but applied {times}x")
+        outcome.check(fault.persistent or status() == "executed", f"{label}: a receipt, but the op is {status()}")
+    elif isinstance(first, OutcomeUnknown):
+        figures["unknown"] += 1
+        outcome.check(fault.persistent, f"{label}: outcome unknown after a single failure")
+    elif isinstance(first, StorageError):
+        figures["retry message"] += 1
+        if times:
+            figures["false retry"] += 1
+            outcome.problems.append(f"{label}: told 'nothing was moved, try again' but the money moved")
+        if status() == "pending":
+            figures["pending again"] += 1
+        else:
+            outcome.check(fault.persistent, f"{label}: nothing moved, yet the op is {status()} after one failure")
+    else:
+        outcome.problems.append(f"{label}: the customer got {type(first).__name__}: {first}")
+
+    answers = [_confirm(service, user, op.op_id)]  # the database is back; the customer says YES again
+    if status() != "executed":
+        clock.now += EXECUTION_LEASE + timedelta(seconds=1)
+        figures["lease"] += 1
+        answers.append(_confirm(service, user, op.op_id))
+    for answer in answers:
+        finished = isinstance(answer, Receipt) or (isinstance(answer, AlreadyExecuted)
+                                                   and (answer.receipt is not None or answer is not answers[-1]))
+        outcome.check(finished, f"{label}: a later YES got {type(answer).__name__}: {answer}")
+    times = times_applied()
+    if times > 1:
+        figures["double"] += 1
+    outcome.check(times == 1 and status() == "executed" and books_ok(1),
+                  f"{label}: after the database came back the op is {status()}, applied {times}x")
+    audits = [record["outcome"] for record in db["audit"].find({"op_id": op.op_id})]
+    if audits.count("executed") == 0 and fault.persistent:
+        figures["audit lost"] += 1
+    else:
+        outcome.check(audits.count("executed") == 1, f"{label}: audit outcomes {audits}")
