@@ -63,6 +63,7 @@ from banking.config import (
 from banking.crypto import require_production_secrets
 from banking.identity import user_key
 from connectors.health import register_health
+from connectors.model_domain import APOLOGY, check_model_domain, unfilled_placeholders
 from connectors.rasa_server import exposure_problems
 from connectors.request_ids import send_request_ids, with_request_id
 from connectors.sanic_guard import guard_app
@@ -346,7 +347,17 @@ class WhatsAppOutput(OutputChannel):
         self.replied = False  # a message of this turn has reached Meta
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
-        """Rasa's order: text (with buttons or quick replies), then custom, image, attachment, elements."""
+        """Rasa's order: text (with buttons or quick replies), then custom, image, attachment, elements.
+        A response with a ``{name}`` placeholder left unfilled is never sent (its Yes could be live):
+        an apology without buttons goes instead (connectors.model_domain)."""
+        unfilled = unfilled_placeholders(message)
+        if unfilled:
+            response = message.get("utter_action")
+            logger.error("A response (%s) to %s had unfilled placeholders %s; sent an apology instead",
+                         response if isinstance(response, str) else "unnamed", self._describe(recipient_id),
+                         ", ".join(unfilled))
+            await self.send_text_message(recipient_id, APOLOGY)
+            return
         message = dict(message)
         text = message.pop("text", None) or ""
         quick_replies = message.pop("quick_replies", None)
@@ -565,6 +576,13 @@ class WhatsAppInput(InputChannel):
             problems = exposure_problems((route.path for route in app.router.routes), sys.argv)
             if problems:
                 raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+        @webhook.listener("after_server_start")
+        async def compare_model_with_domain(app: Any, *_: Any) -> None:
+            """Rasa has loaded the model by now: its responses must be domain/'s (production refuses)."""
+            agent = getattr(app.ctx, "agent", None)
+            domain = getattr(agent, "domain", None)
+            check_model_domain(getattr(domain, "responses", None), environment_from_env() == "production")
 
         @webhook.listener("after_server_stop")
         async def close(*_: Any) -> None:
