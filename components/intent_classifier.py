@@ -9,7 +9,10 @@ Character n-grams carry typos, Pidgin spellings and glued words ("sendmoney", "a
 word bigrams carry "my balance" against "the balance of the loan". Every digit is read
 as 0: which number a customer wrote says nothing of what they want, its shape does
 ("0k", "0000000000"), and the number roles (banking/number_roles.py) give numbers their
-meaning. DIET stays in the pipeline for entities; its own intent is replaced by this one.
+meaning. Likewise a bank, biller or network name found in the message (by DIET or the
+entity ruler, so this runs after both; in training, by the annotations) is read as its
+kind: "e dey palmpay" is an answer like "e dey gtb". DIET stays in the pipeline for
+entities; its own intent is replaced by this one.
 
 The trained model is stored as plain arrays (vocabularies as JSON, weights as ``.npy``
 read without pickle), so loading a model archive never runs code from it.
@@ -38,7 +41,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -48,6 +51,21 @@ MODEL_FILE = "intent_model.json"
 WEIGHTS_FILE = "weights.npy"
 BIASES_FILE = "biases.npy"
 DIGIT = re.compile(r"\d")
+# Names the catalogue knows are read as their kind: which bank a customer names says
+# nothing of what they want ("e dey palmpay" is an answer like "e dey gtb").
+NAME_KINDS = {"bank": "bankname", "biller": "billername", "network": "networkname"}
+
+
+def masked(text: str, entities: List[Dict[str, Any]]) -> str:
+    """The text with each bank, biller and network name found in it replaced by its kind."""
+    spans = sorted(((entity["start"], entity["end"], NAME_KINDS[entity["entity"]]) for entity in entities
+                    if entity.get("entity") in NAME_KINDS and isinstance(entity.get("start"), int)
+                    and isinstance(entity.get("end"), int)), reverse=True)
+    upto = len(text)
+    for start, end, kind in spans:
+        if end <= upto and 0 <= start < end:  # the last of overlapping spans is kept
+            text, upto = f"{text[:start]} {kind} {text[end:]}", start
+    return text
 
 
 def normalised(text: str) -> str:
@@ -151,7 +169,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     def process(self, messages: List[Message]) -> List[Message]:
         if not self._intents:
             return messages
-        texts = [message.get(TEXT) or "" for message in messages]
+        texts = [masked(message.get(TEXT) or "", message.get(ENTITIES) or []) for message in messages]
         for message, probabilities in zip(messages, self.probabilities(texts), strict=True):
             ranked = sorted(zip(self._intents, probabilities, strict=True), key=lambda pair: -float(pair[1]))
             ranking = [{"name": intent, "confidence": float(p)} for intent, p in ranked]
@@ -166,7 +184,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
 
 
 def examples(training_data: TrainingData) -> Tuple[List[str], List[str]]:
-    """The NLU examples that have both a text and an intent."""
-    pairs = [(example.get(TEXT), example.get(INTENT)) for example in training_data.intent_examples
-             if example.get(TEXT) and example.get(INTENT)]
+    """The NLU examples that have both a text and an intent, names masked by their annotations."""
+    pairs = [(masked(example.get(TEXT), example.get(ENTITIES) or []), example.get(INTENT))
+             for example in training_data.intent_examples if example.get(TEXT) and example.get(INTENT)]
     return [text for text, _ in pairs], [intent for _, intent in pairs]

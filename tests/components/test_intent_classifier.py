@@ -13,7 +13,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.intent_classifier import BIASES_FILE, WEIGHTS_FILE, LinearIntentClassifier
+from components.intent_classifier import BIASES_FILE, WEIGHTS_FILE, LinearIntentClassifier, masked
 
 EXAMPLES = {
     "check_balance": ["what is my balance", "wetin be my balance", "how much i get for my account",
@@ -105,3 +105,26 @@ def test_which_digits_a_number_has_does_not_change_the_intent(storage: LocalMode
     classifier = trained(storage)
     assert np.allclose(classifier.probabilities(["send 5k to 0123456789"]),
                        classifier.probabilities(["SEND 9K TO 0987654321"]))
+
+
+def test_bank_biller_and_network_names_are_read_as_their_kind() -> None:
+    entities = [{"entity": "bank", "start": 5, "end": 12, "value": "PalmPay"},
+                {"entity": "amount", "start": 0, "end": 2, "value": "5000"}]
+    assert masked("5k e palmpay", entities).split() == ["5k", "e", "bankname"]
+    # overlapping spans (DIET's and the ruler's) are replaced once
+    twice = [{"entity": "biller", "start": 4, "end": 8}, {"entity": "biller", "start": 4, "end": 12}]
+    assert masked("pay dstv sub now", twice).split() == ["pay", "billername", "now"]
+    assert masked("hello", [{"entity": "bank", "start": "x", "end": 3}]) == "hello"
+
+
+def test_a_name_never_seen_in_training_reads_like_one_that_was(storage: LocalModelStorage) -> None:
+    classifier = LinearIntentClassifier.create(LinearIntentClassifier.get_default_config(), storage,
+                                               Resource("intents"), context())
+    answers = [Message(data={"text": text, "intent": "inform",
+                             "entities": [{"entity": "bank", "start": text.index(bank), "end": len(text)}]})
+               for text, bank in (("e dey gtb", "gtb"), ("na zenith", "zenith"), ("my bank na access", "access"))]
+    classifier.train(TrainingData(training_examples=answers + [Message(data={"text": t, "intent": i})
+                                                               for i, ts in EXAMPLES.items() for t in ts]))
+    unseen = Message(data={"text": "e dey palmpay", "entities": [{"entity": "bank", "start": 6, "end": 13}]})
+    classifier.process([unseen])
+    assert unseen.get("intent")["name"] == "inform"
