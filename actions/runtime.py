@@ -182,6 +182,12 @@ async def tell_settled(dispatcher: CollectingDispatcher, user: str) -> None:
             tell_payment(dispatcher, payment)
 
 
+# A payment the provider confirmed after we had said otherwise, or after the customer stopped things.
+PAID_AFTER_RESPONSE = {
+    "not_paid": "utter_payment_paid_after_all",
+}
+
+
 def tell_payment(dispatcher: CollectingDispatcher, payment: Any) -> None:
     """A payment made at the provider (Mono DirectPay) as the provider last confirmed it: done only
     once the provider's verify said so; not paid, or still waiting for the customer's approval."""
@@ -189,7 +195,8 @@ def tell_payment(dispatcher: CollectingDispatcher, payment: Any) -> None:
                                "source": account_label(payment.source)}
     if payment.status == "executed":
         reference = payment.receipt.reference if payment.receipt is not None else ""
-        dispatcher.utter_message(response="utter_payment_done", reference=reference, **details)
+        response = PAID_AFTER_RESPONSE.get(payment.paid_after or "", "utter_payment_done")
+        dispatcher.utter_message(response=response, reference=reference, **details)
     elif payment.status == "failed":
         declined = payment.reason in ("failed", "rejected", "declined")
         dispatcher.utter_message(response="utter_payment_declined" if declined else "utter_payment_not_approved",

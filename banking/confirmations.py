@@ -34,6 +34,8 @@ is handed to the provider under its op id as the reference, once::
                           the provider's word, verified │ by reference (GET verify), never a
                           webhook's say-so:             ├── paid ─────────────────────────► executed
                                                         └── failed, abandoned, cancelled ─► failed
+           failed ─── within LATE_PAYMENT_WINDOW the provider now says paid ─► executed (paid_after
+                      "not_paid": today's spending takes it again; the customer is told once)
            executing ─── the provider refuses to start it but holds a payment under the reference
                          (ours, started before a failure kept us from recording it) ─► at_provider (recovered)
 
@@ -105,6 +107,9 @@ UNPAID_STATUSES = frozenset({"failed", "abandoned", "cancelled", "canceled", "ex
 CANCEL_REASONS = ("customer", "closed")
 # How long a claimed operation may stay "executing" before it is settled, or a new YES picks it up again.
 EXECUTION_LEASE = timedelta(minutes=2)
+# How long after we recorded a provider payment as not paid the provider is still asked about it: a
+# customer can come back to Mono's page, and a first verdict can be wrong. Paid then, it is executed.
+LATE_PAYMENT_WINDOW = timedelta(days=2)
 SEALED_TEXTS = ("destination_label", "holder_name")
 _CLAIM_ATTEMPTS = 2
 
@@ -295,6 +300,8 @@ class Confirmations:
         operation = self._operations.find_one({"_id": op_id, "user": user})
         if operation is None or "payment_url" not in operation:
             return None
+        if operation["status"] == "failed" and self._may_be_paid_late(operation):
+            return self._settle_late(operation)
         if operation["status"] != "at_provider":
             return self._payment_from_doc(operation)
         status, amount = self._payments.verify(op_id)
@@ -312,8 +319,10 @@ class Confirmations:
         """Every payment of the customer still at the provider, settled as far as the provider can say now."""
         if self._payments is None:
             return []
-        waiting = self._operations.find({"user": user, "status": "at_provider"}, {"_id": 1},
-                                        sort=[("created_at", 1)])
+        recently_unpaid = {"status": "failed", "payment_url": {"$exists": True},
+                           "closed_at": {"$gte": self._now() - LATE_PAYMENT_WINDOW}}
+        waiting = self._operations.find({"user": user, "$or": [{"status": "at_provider"}, recently_unpaid]},
+                                        {"_id": 1}, sort=[("created_at", 1)])
         return [found for found in (self.settle_at_provider(user, doc["_id"]) for doc in waiting) if found]
 
     def payment_owner(self, op_id: object) -> str | None:
@@ -402,6 +411,42 @@ class Confirmations:
             logger.info("%s operation %s was paid at the provider (verified)", operation["kind"], op_id)
         return _payment(opened, "executed", receipt=receipt, changed=changed)
 
+    def _may_be_paid_late(self, operation: dict[str, Any]) -> bool:
+        """A payment we recorded as not paid, recently enough that the provider may still report it paid
+        (a customer who came back to Mono's page; a webhook or verify that was wrong first)."""
+        closed = operation.get("closed_at")
+        return (operation.get("reason") in UNPAID_STATUSES and closed is not None
+                and self._now() - as_utc(closed) <= LATE_PAYMENT_WINDOW)
+
+    def _settle_late(self, operation: dict[str, Any]) -> ProviderPayment:
+        """Asks the provider again about a payment recorded as not paid: when it now says paid with that
+        amount, the money has moved, so it is recorded as executed (today's spending takes it again, in
+        the same update as the ledger), audited, and ``changed`` tells the customer the truth once."""
+        assert self._payments is not None
+        op_id, user = operation["_id"], operation["user"]
+        status, amount = self._payments.verify(op_id)
+        if status != "successful":
+            return self._payment_from_doc(operation)
+        if amount not in (None, operation["amount_kobo"]):
+            logger.error("operation %s: the provider reports a payment of another amount; not settled", op_id)
+            self._audit(user, operation["kind"], "verify_mismatch", op_id=op_id, reason="amount",
+                        amount_kobo=operation["amount_kobo"])
+            return self._payment_from_doc(operation)
+        now = self._now()
+        opened = self._with_params(operation)
+        receipt = self._customers.record_provider_payment(opened, now, count_again=True)
+        result = self._sealer.seal_json(COLLECTION, op_id, "result", receipt.to_document())
+        recorded = self._operations.update_one(
+            {"_id": op_id, "status": "failed"},
+            {"$set": {"status": "executed", "result": result, "closed_at": now, "paid_after": "not_paid"}})
+        changed = recorded.modified_count == 1
+        if changed:
+            self._audit(user, operation["kind"], "executed", op_id=op_id, reason="paid_after_not_paid",
+                        amount_kobo=operation["amount_kobo"])
+            logger.warning("%s operation %s was recorded as not paid, and the provider now confirms it paid; "
+                           "recorded as executed", operation["kind"], op_id)
+        return _payment(opened, "executed", receipt=receipt, changed=changed, paid_after="not_paid")
+
     def _record_unpaid(self, operation: dict[str, Any], status: str) -> ProviderPayment:
         op_id, user = operation["_id"], operation["user"]
         closed = self._operations.update_one(
@@ -421,7 +466,8 @@ class Confirmations:
         status = operation["status"]
         return _payment(opened, status, url=url if status == "at_provider" else None,
                         reason=operation.get("reason") if status == "failed" else None,
-                        receipt=self._result(operation) if status == "executed" else None)
+                        receipt=self._result(operation) if status == "executed" else None,
+                        paid_after=operation.get("paid_after"))
 
     # ----------------------------------------------------------------- internals: claiming
 
@@ -686,10 +732,11 @@ def _settled(operation: dict[str, Any], outcome: str, reference: str | None) -> 
 
 
 def _payment(operation: dict[str, Any], status: str, *, url: str | None = None, reason: str | None = None,
-             receipt: Receipt | None = None, changed: bool = False) -> ProviderPayment:
+             receipt: Receipt | None = None, changed: bool = False, paid_after: str | None = None) -> ProviderPayment:
     return ProviderPayment(op_id=operation["_id"], kind=operation["kind"], amount_kobo=operation["amount_kobo"],
                            source=operation["source"], destination_label=operation["destination_label"],
-                           status=status, url=url, reason=reason, receipt=receipt, changed=changed)
+                           status=status, url=url, reason=reason, receipt=receipt, changed=changed,
+                           paid_after=paid_after)
 
 
 def _is_op_id(op_id: object) -> TypeGuard[str]:

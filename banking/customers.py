@@ -352,14 +352,18 @@ class Customers:
         released = self._profiles.update_one({"_id": user, f"reserved.{op_id}.day": entry["day"]}, changes)
         return released.modified_count == 1
 
-    def record_provider_payment(self, operation: dict[str, Any], now: datetime) -> Receipt:
+    def record_provider_payment(self, operation: dict[str, Any], now: datetime, *,
+                                count_again: bool = False) -> Receipt:
         """The provider confirmed the payment: it goes in the link's ledger and off the shown balance,
         once. Nothing here may refuse it (the money has moved at the bank); its amount was counted
-        against the limit when it was reserved."""
+        against the limit when it was reserved. ``count_again``: the reservation was released (we had
+        recorded it as not paid), so today's spending takes the amount again, in the same update."""
         user, op_id, amount, source = operation["user"], operation["_id"], operation["amount_kobo"], operation["source"]
+        spent = ({f"spent.{day_key(now)}": amount}
+                 if count_again and operation["params"].get("to_account") is None else {})
         updated = self._profiles.find_one_and_update(
             {**_unapplied(user, op_id), "link": {"$exists": True}, **_same_link(operation)},
-            {"$inc": {f"link.accounts.{source}.balance_kobo": -amount},
+            {"$inc": {f"link.accounts.{source}.balance_kobo": -amount, **spent},
              "$set": {f"link.ledger.{op_id}": self._ledger_entry(operation, now)},
              "$push": {"applied_ops": op_id}, "$unset": {f"reserved.{op_id}": ""}},
             projection={f"link.accounts.{source}": 1}, return_document=ReturnDocument.AFTER)
@@ -370,7 +374,8 @@ class Customers:
             return already
         # the link it was paid from is gone (disconnected meanwhile): the payment is still one that was made
         self._profiles.update_one(_unapplied(user, op_id),
-                                  {"$push": {"applied_ops": op_id}, "$unset": {f"reserved.{op_id}": ""}})
+                                  {"$push": {"applied_ops": op_id}, "$unset": {f"reserved.{op_id}": ""},
+                                   **({"$inc": spent} if spent else {})})
         return receipt(operation, now, None)
 
     def applied_receipt(self, operation: dict[str, Any], now: datetime) -> Receipt | None:

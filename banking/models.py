@@ -177,6 +177,8 @@ class ProviderPayment:
     provider confirms), "executed" (the provider confirmed it: ``receipt``) or "failed" (the
     provider says it was not paid: ``reason`` is its word, e.g. failed, abandoned, cancelled).
     ``changed``: this call settled it, so the customer has not been told yet.
+    ``paid_after``: set when the provider confirmed it paid after we had told the customer otherwise
+    or stopped things: "not_paid" (recorded as failed before), "freeze" or "disconnect".
     """
 
     op_id: str
@@ -189,6 +191,7 @@ class ProviderPayment:
     reason: str | None = None
     receipt: Receipt | None = None
     changed: bool = False
+    paid_after: str | None = None
 
 
 @dataclass(frozen=True)
