@@ -252,7 +252,22 @@ class ActionConfirmPending(Action):
         if isinstance(receipt, ProviderPayment):
             return utter_payment_started(dispatcher, receipt)
         utter_receipt(dispatcher, receipt)
+        if receipt.kind in ("freeze", "disconnect"):
+            await warn_of_waiting_payments(dispatcher, customer(tracker))
         return ask_for_feedback(dispatcher, tracker, receipt)
+
+
+async def warn_of_waiting_payments(dispatcher: CollectingDispatcher, user: str) -> None:
+    """A freeze or disconnect cannot stop a payment already waiting on Mono's page (Mono offers no
+    cancel for it): the customer hears of each one, and not to approve it if it was not them."""
+    try:
+        waiting = await call(banking().waiting_payments, user)
+    except errors.BankingError:
+        return
+    for payment in waiting:
+        dispatcher.utter_message(response="utter_payment_still_waiting_at_mono",
+                                 amount=format_naira(payment.amount_kobo), destination=payment.destination_label,
+                                 source=account_label(payment.source))
 
 
 def utter_payment_started(dispatcher: CollectingDispatcher, payment: Any) -> List[EventType]:

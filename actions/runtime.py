@@ -185,6 +185,8 @@ async def tell_settled(dispatcher: CollectingDispatcher, user: str) -> None:
 # A payment the provider confirmed after we had said otherwise, or after the customer stopped things.
 PAID_AFTER_RESPONSE = {
     "not_paid": "utter_payment_paid_after_all",
+    "freeze": "utter_payment_paid_after_freeze",
+    "disconnect": "utter_payment_paid_after_disconnect",
 }
 
 

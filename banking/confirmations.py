@@ -36,6 +36,8 @@ is handed to the provider under its op id as the reference, once::
                                                         └── failed, abandoned, cancelled ─► failed
            failed ─── within LATE_PAYMENT_WINDOW the provider now says paid ─► executed (paid_after
                       "not_paid": today's spending takes it again; the customer is told once)
+           A freeze or disconnect cannot stop a payment at_provider: it is flagged (audited), the
+           customer is warned, and one paid afterwards is executed with paid_after "freeze"/"disconnect".
            executing ─── the provider refuses to start it but holds a payment under the reference
                          (ours, started before a failure kept us from recording it) ─► at_provider (recovered)
 
@@ -401,15 +403,21 @@ class Confirmations:
         receipt = self._customers.record_provider_payment(opened, now)
         op_id = operation["_id"]
         result = self._sealer.seal_json(COLLECTION, op_id, "result", receipt.to_document())
-        recorded = self._operations.update_one(
+        recorded = self._operations.find_one_and_update(
             {"_id": op_id, "status": "at_provider"},
-            {"$set": {"status": "executed", "result": result, "closed_at": now}})
-        changed = recorded.modified_count == 1
+            {"$set": {"status": "executed", "result": result, "closed_at": now}},
+            projection={"flagged": 1}, return_document=ReturnDocument.AFTER)
+        changed = recorded is not None
+        # paid on the provider's page after the customer froze their accounts or disconnected the bank
+        paid_after = (recorded or {}).get("flagged") or operation.get("flagged")
         if changed:
+            if paid_after:
+                self._operations.update_one({"_id": op_id}, {"$set": {"paid_after": paid_after}})
             self._audit(operation["user"], operation["kind"], "executed", op_id=op_id,
+                        reason=f"paid_after_{paid_after}" if paid_after else None,
                         amount_kobo=operation["amount_kobo"])
             logger.info("%s operation %s was paid at the provider (verified)", operation["kind"], op_id)
-        return _payment(opened, "executed", receipt=receipt, changed=changed)
+        return _payment(opened, "executed", receipt=receipt, changed=changed, paid_after=paid_after)
 
     def _may_be_paid_late(self, operation: dict[str, Any]) -> bool:
         """A payment we recorded as not paid, recently enough that the provider may still report it paid
@@ -635,8 +643,34 @@ class Confirmations:
         else:
             logger.error("operation %s ran, but its result could not be recorded (%s)", op_id,
                          type(failure).__name__)
+        if kind in ("freeze", "disconnect"):
+            self._flag_waiting_payments(user, kind)
         if kind == "disconnect":
             self._finish_disconnect(user)
+
+    def _flag_waiting_payments(self, user: str, kind: str) -> None:
+        """A freeze or disconnect cannot stop a payment already waiting on the provider's page (Mono has
+        no documented cancel for it): each is flagged and audited, so the customer is warned now
+        (``waiting_payments``) and told the truth if the provider reports it paid afterwards."""
+        try:
+            for waiting in self._operations.find({"user": user, "status": "at_provider", "flagged": {"$exists": False}},
+                                                 {"kind": 1, "amount_kobo": 1}):
+                flagged = self._operations.update_one(
+                    {"_id": waiting["_id"], "status": "at_provider", "flagged": {"$exists": False}},
+                    {"$set": {"flagged": kind, "flagged_at": self._now()}})
+                if flagged.modified_count == 1:
+                    self._audit(user, waiting["kind"], "flagged", op_id=waiting["_id"], reason=kind,
+                                amount_kobo=waiting["amount_kobo"])
+                    logger.warning("%s operation %s is still waiting at the provider after a %s",
+                                   waiting["kind"], waiting["_id"], kind)
+        except PyMongoError as error:
+            logger.error("a %s ran, but payments waiting at the provider could not be flagged (%s)", kind,
+                         type(error).__name__)
+
+    def waiting_payments(self, user: str) -> list[ProviderPayment]:
+        """The customer's payments still waiting for approval on the provider's page, as recorded here."""
+        waiting = self._operations.find({"user": user, "status": "at_provider"}, sort=[("created_at", 1)])
+        return [self._payment_from_doc(operation) for operation in waiting]
 
     def _finish_disconnect(self, user: str) -> None:
         """What an executed disconnect leaves to the state machine, on whichever path recorded it: nothing

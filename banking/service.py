@@ -664,6 +664,11 @@ class BankingService:
         return self._verified(user, lambda: self._confirmations.settle_all_at_provider(user))
 
     @_guard_storage
+    def waiting_payments(self, user: str) -> list[ProviderPayment]:
+        """Payments still waiting for the customer's approval on the provider's page (no provider call):
+        a freeze or disconnect cannot stop them, so the customer is told."""
+        return self._confirmations.waiting_payments(user)
+
     def payment_owner(self, reference: str) -> str | None:
         """Whose payment at the provider a webhook's reference names (None: not one of ours)."""
         return self._confirmations.payment_owner(reference)

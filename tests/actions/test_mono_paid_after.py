@@ -14,12 +14,18 @@ import pytest
 
 from actions import runtime
 from actions.accounts import ActionCheckBalance
-from actions.payments import ActionConfirmPending, ActionPaymentUpdated, ActionPrepareTransfer
+from actions.payments import (
+    ActionConfirmPending,
+    ActionPaymentUpdated,
+    ActionPrepareDisconnect,
+    ActionPrepareFreeze,
+    ActionPrepareTransfer,
+)
 from banking.config import Settings
 from banking.mono import MonoClient, MonoConfig, MonoProvider
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
-from checks.action_runner import SENDER, Clock, entity, make_tracker, reply_to_confirmation, run
+from checks.action_runner import DOMAIN, SENDER, Clock, entity, make_tracker, reply_to_confirmation, run
 from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount
 
 ACCOUNT = "65aa7935564a694c67fedcba"
@@ -134,3 +140,48 @@ async def test_a_late_payment_is_no_longer_asked_about_after_the_window(
     mono.payments[op_id]["status"] = "successful"
     answer = await run(ActionCheckBalance(), make_tracker("my balance", "check_balance"))
     assert answer.responses == ["utter_balances"] and service.operation_status(user, op_id) == "failed"
+
+
+async def stop_with(action: Any, intent: str) -> Any:
+    """A freeze or a disconnect, confirmed with YES: what the customer reads after it."""
+    shown = await run(action, make_tracker(intent.replace("_", " "), intent))
+    op_id = shown.slot("pending_op_id")
+    return await run(ActionConfirmPending(), reply_to_confirmation(op_id, "Yes", entities=[entity("op_ref", op_id)]))
+
+
+@pytest.mark.parametrize(("action", "intent", "done", "paid"), [
+    (ActionPrepareFreeze(), "freeze_account", "utter_frozen_done", "utter_payment_paid_after_freeze"),
+    (ActionPrepareDisconnect(), "disconnect_bank", "utter_disconnected", "utter_payment_paid_after_disconnect"),
+])
+async def test_a_payment_waiting_at_mono_is_flagged_on_a_stop_and_told_if_paid_afterwards(
+        service: BankingService, mono: FakeMono, db: Any, user: str, action: Any, intent: str, done: str,
+        paid: str) -> None:
+    op_id = await at_mono()
+    stopped = await stop_with(action, intent)
+    assert stopped.responses[:2] == [done, "utter_payment_still_waiting_at_mono"]
+    warning = stopped.texts[1]
+    assert "still waiting on Mono's page" in warning and "₦10,000" in warning
+    assert "If it wasn't you, don't approve it there" in warning
+    kind = intent.split("_")[0]
+    assert ("flagged", kind) in outcomes(db, op_id)
+
+    mono.payments[op_id]["status"] = "successful"  # approved on Mono's page after the stop
+    told = await run(ActionPaymentUpdated(), payment_news(op_id))
+    assert told.responses == [paid]
+    assert "AFTER you" in told.text and "₦10,000" in told.text and "Ref: SBX-" in told.text
+    assert ("executed", f"paid_after_{kind}") in outcomes(db, op_id)
+    assert service.operation_status(user, op_id) == "executed"
+    assert (await run(ActionPaymentUpdated(), payment_news(op_id))).messages == []  # told once
+
+
+async def test_a_freeze_with_nothing_waiting_says_only_that_it_is_frozen(service: BankingService) -> None:
+    stopped = await stop_with(ActionPrepareFreeze(), "freeze_account")
+    assert "utter_payment_still_waiting_at_mono" not in stopped.responses
+    assert stopped.responses[0] == "utter_frozen_done"
+
+
+def test_the_stop_warnings_exist_in_english_and_pidgin() -> None:
+    for name in ("utter_payment_still_waiting_at_mono", "utter_payment_paid_after_freeze",
+                 "utter_payment_paid_after_disconnect", "utter_payment_paid_after_all"):
+        variants = DOMAIN["responses"][name]
+        assert [v.get("condition") is not None for v in variants] == [True, False], name
