@@ -25,8 +25,8 @@ Modules: ``config`` (GROQ_* settings), ``client`` (the AsyncGroq wrapper: model
 fallback, retries, budgets, call logging), ``budget``, ``cache``, ``tools`` (the
 read-only tools), ``grounding``, ``guardrails`` (what goes in and out), ``prompts``,
 ``insights``, ``fallback``, ``charts`` (the spending chart PNG), ``transcriber``
-(voice notes), ``runtime`` (the process's assistant), ``fake_groq`` (a stand-in for
-Groq on 127.0.0.1, for tests and ``scripts/llm_report.py``).
+(voice notes), ``runtime`` (the process's assistant). The stand-in for Groq on 127.0.0.1
+(tests, ``scripts/llm_report.py``) is ``sandbox/fake_groq.py``, beside the other fakes.
 """
 
 from __future__ import annotations

@@ -35,7 +35,6 @@ from actions.accounts import ActionSpendingSummary
 from actions.payments import ActionConfirmPending
 from actions.support import ActionFallback
 from assistant_llm.errors import LLMError
-from assistant_llm.fake_groq import FakeGroq, Reply, answer, json_answer, malformed, tool_calls
 from assistant_llm.fallback import MONEY_INTENTS
 from assistant_llm.insights import data_fingerprint
 from assistant_llm.runtime import Assistant
@@ -44,6 +43,7 @@ from banking.money import format_naira
 from banking.service import BankingService
 from checks.action_runner import make_tracker
 from checks.llm_support import run
+from sandbox.fake_groq import FakeGroq, Reply, answer, json_answer, malformed, tool_calls
 
 CORPUS = Path(__file__).with_name("injection_corpus.yml")
 READ_METHODS = frozenset({"profile", "balances", "search_transactions", "spending_summary", "find_profile",

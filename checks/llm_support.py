@@ -11,12 +11,12 @@ from rasa_sdk import Action, Tracker
 from assistant_llm.budget import Limits, RequestBudget
 from assistant_llm.client import GroqChat
 from assistant_llm.config import LLMConfig
-from assistant_llm.fake_groq import API_KEY
 from assistant_llm.fallback import FallbackRouter
 from assistant_llm.insights import InsightEngine
 from assistant_llm.runtime import Assistant
 from checks import action_runner
 from checks.action_runner import Outcome, written_text
+from sandbox.fake_groq import API_KEY
 
 OTHER_SENDER = "2348099999999"
 MAIN, FAST = "openai/gpt-oss-120b", "openai/gpt-oss-20b"

@@ -12,6 +12,8 @@ Modules:
   Graph API bodies and errors).
 - ``fake_meta``: the aiohttp application (Graph API, media, chat page API, event stream).
 - ``media``: the bundled voice note (a tiny WAV made in code).
+- ``fake_mono``, ``fake_plaid``, ``fake_groq``: the bank providers' and Groq's APIs on 127.0.0.1,
+  for tests and scripts (``providers`` runs the bank ones beside the chat page).
 - ``cli``: ``python -m sandbox``, ``--print-env`` and ``run -- <command...>``.
 """
 

@@ -6,7 +6,7 @@
 For each path, a fresh stack on free loopback ports with the same model:
 
 - **whatsapp**: the fake Meta (in this process), the action server and ``rasa run`` with the
-  WhatsApp channel, as the product runs (``tests/e2e/e2e_stack.py``). Customers write through
+  WhatsApp channel, as the product runs (``checks/stack.py``). Customers write through
   Meta's signed webhooks; a sample runs from the start of the webhook POST to the moment the
   fake Graph API accepts the first message the bot sends that customer (read receipts and
   typing indicators do not count). The fake Meta sends its sent/delivered status webhooks,
@@ -611,7 +611,7 @@ class Load:
 
 @contextlib.asynccontextmanager
 async def whatsapp_stack(model: Path, startup_timeout: float) -> AsyncIterator[tuple[Channel, Processes]]:
-    from tests.e2e.e2e_stack import bot_stack
+    from checks.stack import bot_stack
 
     async with bot_stack(model, startup_timeout=startup_timeout) as stack:
         channel = WhatsAppChannel(stack)
@@ -625,7 +625,7 @@ async def whatsapp_stack(model: Path, startup_timeout: float) -> AsyncIterator[t
 @contextlib.asynccontextmanager
 async def rest_stack(model: Path, startup_timeout: float) -> AsyncIterator[tuple[Channel, Processes]]:
     """The action server and ``rasa run`` with Rasa's REST channel, on loopback only."""
-    from tests.e2e.e2e_stack import (
+    from checks.stack import (
         HOST,
         _live_servers,
         _wait_until_ready,
@@ -852,7 +852,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tests.e2e.e2e_stack import MODEL, STARTUP_TIMEOUT
+    from checks.stack import MODEL, STARTUP_TIMEOUT
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", type=parse_rates, default=list(DEFAULT_RATES), help="messages per second, rising")

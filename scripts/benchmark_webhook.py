@@ -4,7 +4,7 @@
 
 Starts the real stack on free ports of 127.0.0.1 (the fake Meta in this process, the
 action server and ``rasa run`` with the trained model and the WhatsApp channel; see
-``tests/e2e/e2e_stack.py``), connects one user to GTBank through the channel, then asks
+``checks/stack.py``), connects one user to GTBank through the channel, then asks
 "what is my balance" N times, one after the other, each a new signed webhook with its
 own message id. Each sample runs from the moment the fake Meta starts the webhook POST
 to the moment its Graph API accepts the bot's first actual message for that turn (the
@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.e2e.e2e_stack import MODEL, STARTUP_TIMEOUT, BotStack, GraphCall, bot_stack, describe
+from checks.stack import MODEL, STARTUP_TIMEOUT, BotStack, GraphCall, bot_stack, describe
 
 USER = "2348000000001"
 QUESTION = "what is my balance"

@@ -126,10 +126,10 @@ async def injection_section(fake: Any) -> dict[str, Any]:
 
 async def grounding_section(fake: Any, answers: int, seed: int) -> dict[str, Any]:
     from assistant_llm.errors import LLMError, Ungrounded
-    from assistant_llm.fake_groq import answer, tool_calls
     from assistant_llm.tools import ToolBox
     from banking.identity import user_key
     from checks.llm_support import llm_config, make_assistant
+    from sandbox.fake_groq import answer, tool_calls
 
     rng = random.Random(seed)
     service = _service()
@@ -206,7 +206,7 @@ def _service() -> Any:
 
 
 async def main(answers: int, seed: int) -> None:
-    from assistant_llm.fake_groq import FakeGroq
+    from sandbox.fake_groq import FakeGroq
 
     fake = await FakeGroq().start()
     try:

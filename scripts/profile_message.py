@@ -4,7 +4,7 @@
         [--model M] [-n 30] [--text "what is my balance"] [--history 0] [--old-sessions 0] [--no-patches]
         [--charts] [--pause 0] [--top 25] [--out results/profile]
 
-Starts the action server on a free loopback port (as ``tests/e2e/e2e_stack.py`` does, with a
+Starts the action server on a free loopback port (as ``checks/stack.py`` does, with a
 throwaway token), loads the model in this process with the project's endpoints (the
 encrypted tracker store in memory, the action endpoint on that port), applies the
 project's Rasa patches as ``connectors/rasa_server.py`` does (``--no-patches`` leaves Rasa
@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.e2e.e2e_stack import (
+from checks.stack import (
     HOST,
     MODEL,
     STARTUP_TIMEOUT,

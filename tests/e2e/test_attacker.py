@@ -18,7 +18,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.e2e_stack import HOST, BotStack, Chat, GraphCall, bot_stack, describe, has, tap, text, yes_no
+from checks.chat import Chat, has, tap, text, yes_no
+from checks.stack import HOST, BotStack, GraphCall, bot_stack, describe
 
 pytestmark = pytest.mark.e2e
 

@@ -23,22 +23,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from checks.chat import TURN_TIMEOUT, Chat, has, tap, text, yes_no
+from checks.stack import BotStack, GraphCall, bot_stack, describe, free_port
 from sandbox import fake_mono, fake_plaid
 from sandbox.fake_mono import FakeMono
 from sandbox.fake_plaid import FakePlaid
-from tests.e2e.e2e_stack import (
-    TURN_TIMEOUT,
-    BotStack,
-    Chat,
-    GraphCall,
-    bot_stack,
-    describe,
-    free_port,
-    has,
-    tap,
-    text,
-    yes_no,
-)
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,10 @@ from typing import Any
 import pytest
 
 from assistant_llm.config import DEFAULT_TRANSCRIPTION_MODEL as WHISPER
-from assistant_llm.fake_groq import (
+from banking.money import format_naira, parse_amount_kobo
+from checks.chat import Chat, has, tap, text, types, yes_no
+from checks.stack import bot_stack, describe
+from sandbox.fake_groq import (
     API_KEY,
     FakeGroq,
     Reply,
@@ -31,8 +34,6 @@ from assistant_llm.fake_groq import (
     tool_calls,
     transcription,
 )
-from banking.money import format_naira, parse_amount_kobo
-from tests.e2e.e2e_stack import Chat, bot_stack, describe, has, tap, text, types, yes_no
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from banking.sandbox import SandboxProvider
-from tests.e2e.e2e_stack import Chat, GraphCall, bot_stack, describe, has, tap, text
+from checks.chat import Chat, has, tap, text
+from checks.stack import GraphCall, bot_stack, describe
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from banking.sandbox import SandboxProvider
+from checks.chat import QUIET, Chat, has, tap, text, types, yes_no
+from checks.stack import bot_stack, describe
 from sandbox.fake_meta import ChatMessage
-from tests.e2e.e2e_stack import QUIET, Chat, bot_stack, describe, has, tap, text, types, yes_no
 
 pytestmark = pytest.mark.e2e
 

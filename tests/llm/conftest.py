@@ -11,7 +11,6 @@ import pytest
 from actions import runtime
 from assistant_llm import runtime as llm_runtime
 from assistant_llm.config import LLMConfig
-from assistant_llm.fake_groq import FakeGroq
 from assistant_llm.runtime import Assistant
 from banking.config import Settings
 from banking.identity import user_key
@@ -19,6 +18,7 @@ from banking.sandbox import SandboxProvider
 from banking.service import BankingService
 from checks.action_runner import SENDER, Clock
 from checks.llm_support import OTHER_SENDER, Ticker, llm_config, make_assistant
+from sandbox.fake_groq import FakeGroq
 
 SALT = "llm-tests"
 

@@ -13,10 +13,10 @@ from assistant_llm.cache import TTLCache, cache_key, normalise_question
 from assistant_llm.client import GroqChat
 from assistant_llm.config import LLMConfig
 from assistant_llm.errors import BudgetExceeded, LLMUnavailable, RateLimited
-from assistant_llm.fake_groq import answer, error, malformed, rate_limited, tool_calls
 from banking.errors import ConfigError
 from checks.action_runner import ROOT
 from checks.llm_support import FAST, MAIN, Ticker, llm_config, make_assistant
+from sandbox.fake_groq import answer, error, malformed, rate_limited, tool_calls
 
 USER = "c0ffee" * 10
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from assistant_llm.fake_groq import answer, tool_calls
 from assistant_llm.grounding import Evidence, check, extract_figures, money_formatted, other_currencies
 from assistant_llm.insights import Ungrounded, data_fingerprint
 from assistant_llm.tools import ToolBox
@@ -20,6 +19,7 @@ from banking.identity import user_key
 from banking.service import BankingService
 from checks.action_runner import SENDER
 from checks.llm_support import tool_messages
+from sandbox.fake_groq import answer, tool_calls
 from tests.provider_customers import plaid_customer
 
 SALT = "llm-tests"

@@ -9,11 +9,11 @@ import warnings
 import pytest
 
 from actions.support import ActionFallback
-from assistant_llm.fake_groq import error, json_answer, malformed, rate_limited
 from assistant_llm.fallback import parse_decision
 from assistant_llm.guardrails import redact
 from checks.action_runner import DOMAIN, ROOT, make_tracker
 from checks.llm_support import run
+from sandbox.fake_groq import error, json_answer, malformed, rate_limited
 
 INTENTS = [i if isinstance(i, str) else next(iter(i)) for i in DOMAIN["intents"]]
 ENTITIES = [e if isinstance(e, str) else next(iter(e)) for e in DOMAIN["entities"]]

@@ -11,12 +11,12 @@ import pytest
 
 from actions.accounts import ActionSpendingSummary
 from assistant_llm.errors import ForbiddenTool, InvalidOutput, LLMUnavailable
-from assistant_llm.fake_groq import answer, error, malformed, rate_limited, tool_calls
 from assistant_llm.insights import Ungrounded, data_fingerprint, is_open_question, wants_breakdown
 from assistant_llm.tools import READ_ONLY_TOOLS, TOOL_SPECS
 from banking.money import format_naira, kobo_to_naira_str
 from checks.action_runner import SENDER, make_tracker
 from checks.llm_support import FAST, MAIN, llm_config, make_assistant, run, tool_messages
+from sandbox.fake_groq import answer, error, malformed, rate_limited, tool_calls
 
 TODAY = date(2025, 3, 15)
 QUESTION = "How much did I spend on transport last month?"

@@ -7,9 +7,9 @@ import warnings
 import pytest
 
 from assistant_llm.config import LLMConfig
-from assistant_llm.fake_groq import API_KEY, error, rate_limited, segment, transcription
 from assistant_llm.transcriber import GroqTranscriber, Transcript, heard_message, transcript_from_verbose
 from checks.llm_support import llm_config
+from sandbox.fake_groq import API_KEY, error, rate_limited, segment, transcription
 
 OGG = b"OggS\x00\x02" + bytes(2000)  # what WhatsApp sends: Opus in Ogg
 VOICE_MIME = "audio/ogg; codecs=opus"

@@ -1,4 +1,5 @@
-"""The real bot stack on 127.0.0.1, for the end-to-end test and the webhook benchmark.
+"""The real bot stack on 127.0.0.1, for the end-to-end tests (``tests/e2e``, talking through
+``checks.chat``) and the benchmarks and profiler in ``scripts/``.
 
 ``bot_stack()`` starts, on free ports:
 
@@ -34,7 +35,6 @@ import atexit
 import contextlib
 import logging
 import os
-import re
 import secrets
 import signal
 import socket
@@ -53,7 +53,7 @@ import yaml
 from sandbox.config import SandboxConfig
 from sandbox.fake_meta import ChatMessage, RunningSandbox, Sandbox, start_server
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 # E2E_MODEL: another copy of the trained model (e.g. one in /tmp while models/ is being retrained).
 MODEL = Path(os.environ.get("E2E_MODEL") or REPO / "models" / "banking.tar.gz")
 HOST = "127.0.0.1"
@@ -320,17 +320,6 @@ class Outbox:
             await self._task
 
 
-YES_BUTTON = re.compile(r'/affirm\{"op_ref":"[0-9a-f]{32}"\}')
-
-
-def yes_no(message: GraphCall) -> tuple[str, str]:
-    """The ids of a confirmation's Yes and No buttons: each names the operation it answers."""
-    (yes, yes_title), (no, no_title) = message.buttons
-    assert (yes_title, no_title) == ("Yes", "No") and YES_BUTTON.fullmatch(yes), message.buttons
-    assert no == yes.replace("/affirm", "/deny", 1), message.buttons
-    return yes, no
-
-
 def describe(calls: list[GraphCall]) -> str:
     if not calls:
         return "none"
@@ -392,55 +381,6 @@ class BotStack:
         """Deliver the webhook of ``message_id`` again, as Meta does when it retries; the HTTP status."""
         status, _ = await self.sandbox.post_webhook("message", self.delivered_payload(message_id))
         return status
-
-
-TURN_TIMEOUT = 60.0
-QUIET = 1.0  # a turn is over once its last expected message came and nothing followed for this long
-
-
-def types(calls: list[GraphCall]) -> list[str]:
-    return [call.type for call in calls]
-
-
-def has(kind: str, *fragments: str) -> Callable[[list[GraphCall]], bool]:
-    """A bot message of ``kind`` whose text holds every fragment has arrived."""
-    return lambda calls: any(c.type == kind and all(f in c.text for f in fragments) for c in calls)
-
-
-def text(body: str) -> dict[str, str]:
-    return {"type": "text", "text": body}
-
-
-def tap(kind: str, message: GraphCall, choice_id: str) -> dict[str, str]:
-    """A tap on a reply button (``button_reply``) or a list row (``list_reply``) of the bot's ``message``."""
-    choices = message.buttons if kind == "button_reply" else message.rows
-    assert choice_id in [i for i, _ in choices], f"{choice_id!r} is not offered: {describe([message])}"
-    return {"type": kind, "context_id": message.id, "id": choice_id}
-
-
-@dataclass
-class Chat:
-    """One user's conversation with the stack."""
-
-    stack: BotStack
-    user: str
-
-    async def say(
-        self, request: Mapping[str, Any], until: Callable[[list[GraphCall]], bool]
-    ) -> tuple[ChatMessage, list[GraphCall]]:
-        """Deliver one user message; the bot's messages of that turn once ``until`` holds and it went quiet."""
-        start = self.stack.outbox.mark()
-        message = await self.stack.send(self.user, request)
-        try:
-            calls = await self.stack.outbox.wait_for(start, until, timeout=TURN_TIMEOUT, quiet=QUIET)
-        except asyncio.TimeoutError as error:
-            self.stack.check_alive()
-            log = self.stack.rasa.tail()
-            raise AssertionError(f"after {dict(request)}: {error}\n--- rasa run log:\n{log}") from None
-        for call in calls:
-            assert call.wa_id == self.user and call.body["to"] == self.user, "a reply went to someone else"
-            assert call.body["messaging_product"] == "whatsapp"
-        return message, calls
 
 
 async def _wait_until_ready(stack_servers: list[Server], url: str, deadline: float) -> None:
