@@ -95,8 +95,8 @@ unit: setup $(BROWSER)
 test-nlu: $(MODEL)
 	$(RASA) test nlu --nlu tests/nlu --model $(MODEL) --out results/nlu --successes
 	@status=0; \
-	$(BIN)/python scripts/check_nlu_results.py results/nlu --nlu tests/nlu --min-intent-f1 0.89 || status=1; \
-	$(BIN)/python scripts/check_slot_accuracy.py $(MODEL) --min-slot-accuracy 0.99 --max-oos-money-rate 0.01 \
+	$(BIN)/python scripts/check_nlu_results.py results/nlu --nlu tests/nlu --min-intent-f1 0.95 || status=1; \
+	$(BIN)/python scripts/check_slot_accuracy.py $(MODEL) --min-slot-accuracy 0.99 --max-oos-money-rate 0.005 \
 	    --out results/nlu/slot_accuracy.json || status=1; \
 	exit $$status
 

@@ -40,10 +40,10 @@ pytestmark = pytest.mark.e2e
 USER = "2348000000001"
 GTBANK = '/inform{"bank":"GTBank"}'
 CHECKING = '/inform{"account_type":"checking"}'
-# Below the FallbackClassifier's threshold for the trained model (top intent about 0.1): the
+# Below the FallbackClassifier's threshold for the trained model (top intent about 0.15): the
 # NLU cannot tell what the customer wants, so the model is asked; the amount is in the text,
 # where the model's answer must find it.
-UNCLEAR = "Tunde is waiting for his own, five k"
+UNCLEAR = "that Tunde thing, five k"
 
 
 def is_fallback_request(body: dict[str, Any]) -> bool:
