@@ -7,7 +7,7 @@ action reserves the name and hands over the URL at once, and draws the chart
 after its answer has gone (``reserve``, then ``fill``): the customer reads the
 text while the chart is drawn, and the channel waits for the file while a
 ``<name>.pending`` mark says it is still coming (``<name>.failed``: it will not). The
-channel (``connectors.whatsapp_charts``) recognises such a URL, reads the file,
+channel (``connectors.whatsapp.charts``) recognises such a URL, reads the file,
 uploads it to the Graph API media endpoint and sends the image by media id, so
 Meta never has to fetch from us. Only if that upload fails does it send the URL
 itself, which the channel answers at ``/webhooks/whatsapp/charts/<name>``; any

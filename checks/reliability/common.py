@@ -36,8 +36,8 @@ from checks.whatsapp_fakes import (
     WebhookServer,
 )
 from connectors.whatsapp import WhatsAppConfig, WhatsAppInput
-from connectors.whatsapp_graph import RetryPolicy
-from connectors.whatsapp_ratelimit import RateLimitConfig
+from connectors.whatsapp.graph import RetryPolicy
+from connectors.whatsapp.ratelimit import RateLimitConfig
 
 SALT = "reliability-salt-4f1c9e2a7b"
 KEY_HEX = "9c3e71a04bd25f86e1a7c0394d8b62f5a17e4c09b3d86f2e5a0c71b94e3d28f6"

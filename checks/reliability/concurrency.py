@@ -15,7 +15,7 @@ from checks.whatsapp_fakes import (
     RecordingAgent,
     text_webhook,
 )
-from connectors.whatsapp_ratelimit import RateLimitConfig
+from connectors.whatsapp.ratelimit import RateLimitConfig
 
 
 async def concurrency(users: int = 50, messages_per_user: int = 20, seed: int = 1) -> Outcome:

@@ -14,8 +14,8 @@ from checks.whatsapp_fakes import (
     graph_error,
     text_webhook,
 )
-from connectors.whatsapp_graph import RetryPolicy
-from connectors.whatsapp_ratelimit import RateLimitConfig
+from connectors.whatsapp.graph import RetryPolicy
+from connectors.whatsapp.ratelimit import RateLimitConfig
 
 
 class OutageGraphApi(FakeGraphApi):
@@ -38,7 +38,7 @@ async def graph_outage(users: int = 20, outage_seconds: float = 0.15) -> Outcome
     started = time.perf_counter()
     retry = RetryPolicy(max_attempts=5, base_delay=0.05, max_delay=0.2, jitter=0.5, total_timeout=1.5)
     graph = OutageGraphApi()
-    with captured_logs("connectors.whatsapp", "connectors.whatsapp_graph", level=logging.WARNING) as records:
+    with captured_logs("connectors.whatsapp", level=logging.WARNING) as records:
         async with served_channel(RateLimitConfig.unlimited(), graph=graph, retry=retry) as (_, channel, server):
             senders = [sender_number(2000 + index) for index in range(users)]
 

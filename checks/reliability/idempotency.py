@@ -30,7 +30,7 @@ from checks.whatsapp_fakes import (
     RecordingAgent,
     text_webhook,
 )
-from connectors.whatsapp_ratelimit import RateLimitConfig
+from connectors.whatsapp.ratelimit import RateLimitConfig
 
 
 @dataclass

@@ -21,7 +21,7 @@ from checks.whatsapp_fakes import (
     WebhookServer,
 )
 from connectors.whatsapp import WhatsAppConfig, WhatsAppInput
-from connectors.whatsapp_graph import RetryPolicy
+from connectors.whatsapp.graph import RetryPolicy
 
 # Real backoff, shrunk so a test with retries takes milliseconds.
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, jitter=0.5, total_timeout=5.0)

@@ -29,9 +29,9 @@ from checks.whatsapp_fakes import (
     load_payload,
 )
 from connectors.whatsapp import WhatsAppConfig, WhatsAppInput, WhatsAppOutput
-from connectors.whatsapp_charts import UPLOAD_FILENAME
-from connectors.whatsapp_graph import GraphApiClient, RequestRejected, RetryPolicy
-from connectors.whatsapp_outbound import image_message
+from connectors.whatsapp.charts import UPLOAD_FILENAME
+from connectors.whatsapp.graph import GraphApiClient, RequestRejected, RetryPolicy
+from connectors.whatsapp.outbound import image_message
 from sandbox.config import SandboxConfig
 from sandbox.fake_meta import start_server
 

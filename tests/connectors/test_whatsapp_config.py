@@ -176,7 +176,7 @@ def test_importing_the_channel_does_no_work() -> None:
         "aiohttp.ClientSession.__init__ = refuse\n"
         "pymongo.MongoClient.__init__ = refuse\n"
         "mongomock.MongoClient.__init__ = refuse\n"
-        "import connectors.whatsapp, connectors.whatsapp_graph, connectors.whatsapp_store\n"
+        "import connectors.whatsapp, connectors.whatsapp.graph, connectors.whatsapp.store\n"
         "print('ok')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -12,7 +12,7 @@ import pytest
 
 from checks.whatsapp_fakes import ADA, PHONE_NUMBER_ID, TOKEN, FakeGraphApi, bound_socket
 from connectors.whatsapp import WhatsAppOutput
-from connectors.whatsapp_graph import (
+from connectors.whatsapp.graph import (
     GraphApiClient,
     GraphUnavailable,
     ReengagementRequired,

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checks.whatsapp_fakes import ADA, PHONE_NUMBER_ID, load_payload
-from connectors.whatsapp_inbound import (
+from connectors.whatsapp.inbound import (
     FOR_RASA,
     UNSUPPORTED,
     VOICE,

@@ -21,7 +21,7 @@ from checks.whatsapp_fakes import (
     WebhookServer,
     load_payload,
 )
-from connectors.whatsapp_outbound import (
+from connectors.whatsapp.outbound import (
     BUTTON_TITLE_LIMIT,
     CHOICE_PROMPT,
     INTERACTIVE_BODY_LIMIT,

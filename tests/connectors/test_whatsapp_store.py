@@ -23,8 +23,8 @@ from checks.whatsapp_fakes import (
     text_webhook,
 )
 from connectors.whatsapp import Transcript
-from connectors.whatsapp_inbound import StatusError, StatusUpdate
-from connectors.whatsapp_store import STATUS_COLLECTION, WhatsAppStore
+from connectors.whatsapp.inbound import StatusError, StatusUpdate
+from connectors.whatsapp.store import STATUS_COLLECTION, WhatsAppStore
 from scripts.reencrypt import reencrypt_database
 
 OLD_KEY = bytes.fromhex("3f9a1c5e7b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f2a4c6e8b0d1f3a")

@@ -14,15 +14,15 @@ import pytest
 from banking.errors import ConfigError
 from checks.action_runner import DOMAIN
 from checks.whatsapp_fakes import ADA, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
-from connectors.model_domain import (
+from connectors.whatsapp import WhatsAppInput, WhatsAppOutput
+from connectors.whatsapp.graph import GraphApiClient
+from connectors.whatsapp.model_domain import (
     APOLOGY,
     check_model_domain,
     project_responses,
     responses_out_of_date,
     unfilled_placeholders,
 )
-from connectors.whatsapp import WhatsAppInput, WhatsAppOutput
-from connectors.whatsapp_graph import GraphApiClient
 
 RAW_CONFIRMATION: dict[str, Any] = {
     "text": "Please confirm:\nSend *{amount}* from your *{source}* to *{destination}*.\nReply YES to send.",
@@ -84,7 +84,7 @@ def test_a_stale_model_is_an_error_in_development_and_refused_in_production(
     model["utter_confirm_transfer"] = [{"text": "Send *{amount}* to *{recipient_name}*"}]
     del model["utter_payment_done"]
     assert responses_out_of_date(model, project_responses()) == ["utter_confirm_transfer", "utter_payment_done"]
-    with caplog.at_level(logging.ERROR, logger="connectors.model_domain"):
+    with caplog.at_level(logging.ERROR, logger="connectors.whatsapp.model_domain"):
         assert check_model_domain(model, production=False) == ["utter_confirm_transfer", "utter_payment_done"]
     assert any("retrain: the model is older than domain/" in r.getMessage() for r in caplog.records)
     with pytest.raises(ConfigError, match="refusing to start in production: retrain: the model is older than"):

@@ -28,15 +28,10 @@ from checks.whatsapp_fakes import (
     sign,
     text_webhook,
 )
-from connectors.whatsapp import (
-    SOMETHING_WENT_WRONG,
-    VOICE_NOT_SUPPORTED,
-    Transcript,
-    WhatsAppInput,
-    WhatsAppOutput,
-)
-from connectors.whatsapp_lanes import SideCalls
-from connectors.whatsapp_store import DEDUP_RETENTION, INBOUND_COLLECTION, STATUS_COLLECTION
+from connectors.whatsapp import Transcript, WhatsAppInput, WhatsAppOutput
+from connectors.whatsapp.input import SOMETHING_WENT_WRONG, VOICE_NOT_SUPPORTED
+from connectors.whatsapp.lanes import SideCalls
+from connectors.whatsapp.store import DEDUP_RETENTION, INBOUND_COLLECTION, STATUS_COLLECTION
 
 # -- GET: Meta's subscription check ---------------------------------------------------
 
@@ -185,7 +180,7 @@ async def test_receipts_beyond_the_backlog_are_dropped_and_the_messages_still_an
     server = await serve(channel)
     for _ in range(3):
         graph.stall_next(0.5, kind="read")
-    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp_lanes"):
+    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp.lanes"):
         for index, sender in enumerate(("2348000000001", "2348000000002", "2348000000003", "2348000000004")):
             await server.post(text_webhook(sender, f"wamid.burst-{index}", f"hi {index}"))
         await graph.wait_for(lambda g: len(g.delivered_texts()) == 4)
@@ -627,7 +622,7 @@ async def test_shutdown_waits_for_work_then_cancels_what_is_stuck(
     server: WebhookServer, agent: RecordingAgent, channel: Any, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import connectors.whatsapp as whatsapp
+    import connectors.whatsapp.input as whatsapp
 
     monkeypatch.setattr(whatsapp, "SHUTDOWN_GRACE_SECONDS", 0.2)
     never = asyncio.Event()

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from checks.whatsapp_fakes import RecordingAgent, WebhookServer, load_payload, sign
-from connectors import whatsapp
 from connectors.whatsapp import MAX_WEBHOOK_BYTES
+from connectors.whatsapp import input as whatsapp
 
 PATH = "/webhooks/whatsapp/webhook"
 

@@ -11,8 +11,8 @@ from banking.store import in_memory_database
 from checks.reliability.common import captured_logs, served_channel
 from checks.reliability.fuzzing import fuzz, fuzz_inputs
 from checks.whatsapp_fakes import RecordingAgent, load_payload, text_webhook
-from connectors.whatsapp_inbound import UnexpectedPayload, parse_webhook
-from connectors.whatsapp_store import STATUS_COLLECTION
+from connectors.whatsapp.inbound import UnexpectedPayload, parse_webhook
+from connectors.whatsapp.store import STATUS_COLLECTION
 
 
 async def test_fuzzed_webhooks_never_get_a_5xx_and_the_server_stays_up() -> None:

@@ -13,7 +13,7 @@ from banking.identity import user_key
 from checks.reliability.common import SALT, served_channel
 from checks.whatsapp_fakes import RecordingAgent, load_payload, text_webhook
 from connectors.whatsapp import WhatsAppConfig
-from connectors.whatsapp_ratelimit import (
+from connectors.whatsapp.ratelimit import (
     RATE_LIMITED_REPLY,
     RateLimitConfig,
     RateLimiter,

@@ -21,7 +21,7 @@ from checks.reliability.secrets_at_rest import (
     realistic_wamid,
     secrets_conversation,
 )
-from connectors.whatsapp_store import INBOUND_COLLECTION
+from connectors.whatsapp.store import INBOUND_COLLECTION
 
 
 async def test_a_full_conversation_leaves_nothing_readable_at_rest() -> None:

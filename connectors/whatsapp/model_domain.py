@@ -25,7 +25,7 @@ from banking.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-PROJECT_DOMAIN = Path(__file__).resolve().parent.parent / "domain"
+PROJECT_DOMAIN = Path(__file__).resolve().parents[2] / "domain"  # from connectors/whatsapp/
 # Rasa's own placeholder form (rasa.core.nlg.interpolator): {name}; JSON in button payloads
 # ('/affirm{"op_ref":"…"}') has a quote after the brace and is not one.
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -29,7 +29,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from banking.crypto import Keyring, field_context
 from banking.identity import keyed_hash, user_key
-from connectors.whatsapp_inbound import InboundMessage, StatusUpdate
+from connectors.whatsapp.inbound import InboundMessage, StatusUpdate
 
 logger = logging.getLogger(__name__)
 
