@@ -13,7 +13,7 @@ out, no key is configured or Groq failed; the channel then asks the customer
 to type. Confidence comes from Whisper's verbose JSON: segments Whisper itself
 marks as silence (high ``no_speech_prob`` and low ``avg_logprob``) are dropped,
 and the rest give ``confidence = exp(mean avg_logprob)``, weighted by duration.
-When it is low, the reply should say what was heard (``heard_message``).
+When it is low, the channel's reply says what was heard (``connectors/whatsapp/texts.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from assistant_llm.budget import Limits, RequestBudget
 from assistant_llm.client import GroqChat
 from assistant_llm.config import LLMConfig
 from assistant_llm.errors import LLMError
-from banking.language import detect_language
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +41,6 @@ _EXTENSIONS = {
     "audio/m4a": "m4a", "audio/x-m4a": "m4a", "audio/aac": "m4a", "audio/wav": "wav", "audio/x-wav": "wav",
     "audio/webm": "webm", "audio/flac": "flac",
 }
-_HEARD = {
-    "english": "🎤 I heard: “{text}”. If that's not what you said, please type it.",
-    "pidgin": "🎤 Wetin I hear be: “{text}”. If no be wetin you talk, abeg type am.",
-}
 
 
 @dataclass(frozen=True)
@@ -56,13 +51,6 @@ class Transcript:
     language: str | None = None
     confidence: float | None = None
     low_confidence: bool = False
-
-
-def heard_message(text: str, language: str | None = None) -> str:
-    """The line that tells the customer what was heard, in their language."""
-    language = language if language in _HEARD else detect_language(text)
-    shown = text if len(text) <= 300 else text[:297] + "..."
-    return _HEARD[language].format(text=shown)
 
 
 def transcript_from_verbose(body: Mapping[str, Any], low_confidence: float = LOW_CONFIDENCE) -> Transcript | None:

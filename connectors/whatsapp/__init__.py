@@ -35,6 +35,7 @@ The parts, in the order a message meets them::
     graph         the Graph API HTTP client (timeouts, retries)
     charts        spending charts: upload, or serve by link
     model_domain  the model's responses against domain/; unfilled placeholders
+    texts         what the channel itself says, in English and Pidgin (a designer edits it)
 
 Nothing happens at import time: the Graph API session and the database are made
 on first use. Logs never carry a phone number, a message id or a message text;

@@ -22,7 +22,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from assistant_llm.transcriber import Transcript, heard_message
+from assistant_llm.transcriber import Transcript
 from banking import log_redaction
 from banking.config import ConfigError, environment_from_env
 from banking.identity import user_key
@@ -53,9 +53,10 @@ from connectors.whatsapp.inbound import (
 from connectors.whatsapp.lanes import SenderLanes, SideCalls
 from connectors.whatsapp.model_domain import check_model_domain
 from connectors.whatsapp.output import WhatsAppOutput
-from connectors.whatsapp.ratelimit import RateLimiter, Verdict, rate_limited_reply
+from connectors.whatsapp.ratelimit import RateLimiter, Verdict
 from connectors.whatsapp.signature import SIGNATURE_HEADER, is_valid_signature, verification_challenge
 from connectors.whatsapp.store import WhatsAppStore
+from connectors.whatsapp.texts import ENGLISH, LANGUAGES, heard, rate_limited, say, unsupported
 from connectors.whatsapp.transcriber import NoTranscriber, Transcriber, load_transcriber
 
 __all__ = ["WhatsAppInput"]
@@ -63,29 +64,6 @@ __all__ = ["WhatsAppInput"]
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 10.0
-
-VOICE_NOT_SUPPORTED = (
-    "Sorry, I can't listen to voice notes yet. Please type your message and I'll help right away."
-)
-SOMETHING_WENT_WRONG = "Sorry, something went wrong on our side. Please try again in a moment."
-_UNSUPPORTED_NAMES = {
-    "image": "photos",
-    "sticker": "stickers",
-    "location": "shared locations",
-    "contacts": "contact cards",
-    "document": "documents",
-    "video": "videos",
-    "reaction": "reactions",
-}
-
-
-def unsupported_reply(kind: str) -> str:
-    """What the user is told when they send something the assistant cannot read."""
-    what = _UNSUPPORTED_NAMES.get(kind, "this kind of message")
-    return (
-        f"Sorry, I can't read {what} yet. I understand typed messages and taps on my buttons "
-        "and lists, so please type what you need."
-    )
 
 class WebhookBlueprint(Blueprint):
     """The channel's routes; registering them also guards the whole server (every route, Rasa's
@@ -141,10 +119,30 @@ class WhatsAppInput(InputChannel):
         self._lanes = SenderLanes(describe=self.describe_user)
         self._side_calls = SideCalls(self._lanes)
         self.rate_limiter = rate_limiter or RateLimiter(config.rate_limit)
+        self._app: Any = None  # the server, once started
         if not self.rate_limiter.config.enabled:
             logger.warning("WhatsApp per-user rate limit is off (RATE_LIMIT_MESSAGES=0)")
         if config.uses_development_salt:
             logger.warning("USER_ID_SALT is unset: user keys in logs and records use the development salt")
+
+    async def language_of(self, sender: str) -> str:
+        """The conversation's ``language`` slot, for the channel's own replies (connectors/whatsapp/texts.py).
+
+        Read only when the channel speaks for itself, which is rare; English when there is no
+        conversation yet or its tracker cannot be read.
+        """
+        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
+        tracker_store = getattr(agent, "tracker_store", None)
+        if tracker_store is None:
+            return ENGLISH
+        try:
+            tracker = await tracker_store.retrieve(sender)
+        except Exception as exc:  # the reply matters more than its language
+            logger.warning("The language of %s could not be read (%s); answering in English",
+                           self.describe_user(sender), type(exc).__name__)
+            return ENGLISH
+        language = tracker.get_slot("language") if tracker is not None else None
+        return language if isinstance(language, str) and language in LANGUAGES else ENGLISH
 
     def describe_user(self, sender: str) -> str:
         """How a user appears in logs: a prefix of their user_key hash, never the number."""
@@ -212,6 +210,7 @@ class WhatsAppInput(InputChannel):
         @webhook.listener("after_server_start")
         async def compare_model_with_domain(app: Any, *_: Any) -> None:
             """Rasa has loaded the model by now: its responses must be domain/'s (production refuses)."""
+            self._app = app  # its agent reads the conversation's language (language_of)
             agent = getattr(app.ctx, "agent", None)
             domain = getattr(agent, "domain", None)
             check_model_domain(getattr(domain, "responses", None), environment_from_env() == "production")
@@ -299,7 +298,8 @@ class WhatsAppInput(InputChannel):
         elif message.handling == VOICE:
             await self._handle_voice(message, output, on_new_message)
         else:
-            await output.send_text_message(message.sender, unsupported_reply(message.kind))
+            language = await self.language_of(message.sender)
+            await output.send_text_message(message.sender, unsupported(message.kind, language))
 
     async def _mark_read(self, message: InboundMessage, output: WhatsAppOutput) -> None:
         """Blue ticks, with the typing indicator unless the answer already went (it would outlast it)."""
@@ -319,7 +319,8 @@ class WhatsAppInput(InputChannel):
                 "further messages are dropped until the window has room",
                 _reference(message.message_id), who, limit.messages, limit.window_seconds,
             )
-            await self.get_output_channel().send_text_message(message.sender, rate_limited_reply(limit.window_seconds))
+            reply = rate_limited(limit.window_seconds, await self.language_of(message.sender))
+            await self.get_output_channel().send_text_message(message.sender, reply)
         else:
             logger.info("WhatsApp message %s from %s rate-limited and dropped", _reference(message.message_id), who)
 
@@ -340,11 +341,12 @@ class WhatsAppInput(InputChannel):
             logger.error("Transcribing a voice note from %s failed (%s)", who, type(exc).__name__, exc_info=exc)
         text = transcript.text.strip() if transcript is not None and isinstance(transcript.text, str) else ""
         if not text:
-            await output.send_text_message(message.sender, VOICE_NOT_SUPPORTED)
+            language = await self.language_of(message.sender)
+            await output.send_text_message(message.sender, say("voice_not_understood", language))
             return
         low_confidence = bool(getattr(transcript, "low_confidence", False))
         if low_confidence:
-            await output.send_text_message(message.sender, heard_message(text, getattr(transcript, "language", None)))
+            await output.send_text_message(message.sender, heard(text, getattr(transcript, "language", None)))
         await self._hand_to_rasa(
             message, text, output, on_new_message, transcribed=True, low_confidence=low_confidence
         )
@@ -386,7 +388,8 @@ class WhatsAppInput(InputChannel):
                 type(exc).__name__,
                 exc_info=exc,
             )
-            await output.send_text_message(message.sender, SOMETHING_WENT_WRONG)
+            language = await self.language_of(message.sender)
+            await output.send_text_message(message.sender, say("something_went_wrong", language))
 
     async def _record_statuses(self, statuses: list[StatusUpdate]) -> None:
         store = await self._get_store()

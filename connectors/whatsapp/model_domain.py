@@ -6,7 +6,7 @@ was not retrained), Rasa sends the template raw: "Send *{amount}* … to *{desti
 Yes button. That fails open, so the channel fails closed:
 
     unfilled_placeholders(message)    the ``{name}`` placeholders left in a message's text and buttons
-    APOLOGY                           sent instead, without buttons (the error is logged, no customer data)
+    texts 'response_not_shown'        sent instead, without buttons (the error is logged, no customer data)
     responses_out_of_date(model, project)  response names whose text the model has differently
     check_model_domain(domain, production) at start-up: an ERROR log in development, a refusal in production
 """
@@ -29,7 +29,6 @@ PROJECT_DOMAIN = Path(__file__).resolve().parents[2] / "domain"  # from connecto
 # Rasa's own placeholder form (rasa.core.nlg.interpolator): {name}; JSON in button payloads
 # ('/affirm{"op_ref":"…"}') has a quote after the brace and is not one.
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-APOLOGY = "Sorry, something went wrong on my side and I couldn't show that message. Please ask me again in a moment."
 
 
 def unfilled_placeholders(message: Mapping[str, Any]) -> list[str]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from connectors.whatsapp.texts import language_of_text, say
+
 TEXT_LIMIT = 4096
 INTERACTIVE_BODY_LIMIT = 1024
 MAX_REPLY_BUTTONS = 3
@@ -23,8 +25,6 @@ MAX_LIST_ROWS = 10
 LIST_ROW_TITLE_LIMIT = 24
 LIST_ROW_ID_LIMIT = 200
 LIST_ROW_DESCRIPTION_LIMIT = 72
-LIST_BUTTON_LABEL = "Choose"
-CHOICE_PROMPT = "Please choose an option:"
 ELLIPSIS = "…"
 
 MEDIA_TYPES = ("image", "document", "audio", "video", "sticker")
@@ -113,17 +113,18 @@ def choice_messages(to: str, text: str, choices: list[Choice]) -> list[dict[str,
     if not choices:
         return text_messages(to, text)
     text = text.strip()
+    language = language_of_text(text)  # the channel's words go in the response's language
     messages: list[dict[str, Any]] = []
     body = text
     if not text:
-        body = CHOICE_PROMPT
+        body = say("choice_prompt", language)
     elif len(text) > INTERACTIVE_BODY_LIMIT:
         messages.extend(text_messages(to, text))
-        body = CHOICE_PROMPT
+        body = say("choice_prompt", language)
     if len(choices) <= MAX_REPLY_BUTTONS:
         messages.append(envelope(to, "interactive", reply_buttons(body, choices)))
     else:
-        messages.append(envelope(to, "interactive", list_of_choices(body, choices[:MAX_LIST_ROWS])))
+        messages.append(envelope(to, "interactive", list_of_choices(body, choices[:MAX_LIST_ROWS], language)))
     return messages
 
 
@@ -146,7 +147,7 @@ def reply_buttons(body: str, choices: list[Choice]) -> dict[str, Any]:
     }
 
 
-def list_of_choices(body: str, choices: list[Choice]) -> dict[str, Any]:
+def list_of_choices(body: str, choices: list[Choice], language: str | None = None) -> dict[str, Any]:
     rows = []
     for choice in choices[:MAX_LIST_ROWS]:
         row = {"id": choice.payload[:LIST_ROW_ID_LIMIT], "title": truncate(choice.title, LIST_ROW_TITLE_LIMIT)}
@@ -157,7 +158,7 @@ def list_of_choices(body: str, choices: list[Choice]) -> dict[str, Any]:
     return {
         "type": "list",
         "body": {"text": body},
-        "action": {"button": LIST_BUTTON_LABEL, "sections": [{"rows": rows}]},
+        "action": {"button": say("list_button", language), "sections": [{"rows": rows}]},
     }
 
 

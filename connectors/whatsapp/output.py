@@ -16,7 +16,7 @@ from rasa.core.channels.channel import OutputChannel
 from assistant_llm.charts import ChartStore
 from connectors.whatsapp.charts import CHART_MIME_TYPE, UPLOAD_FILENAME, chart_name, read_chart, wait_for_chart
 from connectors.whatsapp.graph import GraphApiClient, WhatsAppApiError
-from connectors.whatsapp.model_domain import APOLOGY, unfilled_placeholders
+from connectors.whatsapp.model_domain import unfilled_placeholders
 from connectors.whatsapp.outbound import (
     BUTTON_ID_LIMIT,
     LIST_ROW_ID_LIMIT,
@@ -29,6 +29,7 @@ from connectors.whatsapp.outbound import (
     image_message,
     text_messages,
 )
+from connectors.whatsapp.texts import language_of_text, say
 
 __all__ = ["WhatsAppOutput"]
 
@@ -63,7 +64,7 @@ class WhatsAppOutput(OutputChannel):
             logger.error("A response (%s) to %s had unfilled placeholders %s; sent an apology instead",
                          response if isinstance(response, str) else "unnamed", self._describe(recipient_id),
                          ", ".join(unfilled))
-            await self.send_text_message(recipient_id, APOLOGY)
+            await self.send_text_message(recipient_id, say("response_not_shown", language_of_text(message.get("text"))))
             return
         message = dict(message)
         text = message.pop("text", None) or ""

@@ -28,20 +28,11 @@ from dataclasses import dataclass, field
 
 from banking.errors import ConfigError
 
-__all__ = ["RATE_LIMITED_REPLY", "RateLimitConfig", "RateLimiter", "RateLimitStats", "Verdict", "rate_limited_reply"]
+__all__ = ["RateLimitConfig", "RateLimiter", "RateLimitStats", "Verdict"]
 
 DEFAULT_MESSAGES = 20
 DEFAULT_WINDOW_SECONDS = 60.0
 MAX_TRACKED_USERS = 100_000
-RATE_LIMITED_REPLY = "You're sending messages very fast; please wait a minute, then send your last message again."
-
-
-def rate_limited_reply(window_seconds: float) -> str:
-    """What a user over the limit is told, with the wait in words."""
-    if window_seconds <= 90:
-        return RATE_LIMITED_REPLY
-    minutes = max(2, round(window_seconds / 60))
-    return RATE_LIMITED_REPLY.replace("a minute", f"{minutes} minutes")
 
 
 class Verdict(enum.Enum):

@@ -23,7 +23,6 @@ from checks.whatsapp_fakes import (
 )
 from connectors.whatsapp.outbound import (
     BUTTON_TITLE_LIMIT,
-    CHOICE_PROMPT,
     INTERACTIVE_BODY_LIMIT,
     LIST_ROW_TITLE_LIMIT,
     TEXT_LIMIT,
@@ -31,6 +30,7 @@ from connectors.whatsapp.outbound import (
     split_text,
     truncate,
 )
+from connectors.whatsapp.texts import say
 
 # -- pure helpers -------------------------------------------------------------------------
 
@@ -190,14 +190,14 @@ async def test_buttons_under_a_long_text_come_after_it_as_a_text_message(
     text_message, buttons_message = await bot_says(server, agent, graph, {
         "text": terms, "buttons": [{"title": "I agree", "payload": "/affirm"}]})
     assert text_message["text"]["body"] == terms.strip()
-    assert interactive(buttons_message)["body"]["text"] == CHOICE_PROMPT
+    assert interactive(buttons_message)["body"]["text"] == say("choice_prompt")
 
 
 async def test_buttons_without_text_still_have_a_body(
     server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi
 ) -> None:
     (message,) = await bot_says(server, agent, graph, {"buttons": [{"title": "Menu", "payload": "/help"}]})
-    assert interactive(message)["body"]["text"] == CHOICE_PROMPT
+    assert interactive(message)["body"]["text"] == say("choice_prompt")
 
 
 async def test_image_after_its_text(server: WebhookServer, agent: RecordingAgent, graph: FakeGraphApi) -> None:

@@ -17,12 +17,14 @@ from checks.whatsapp_fakes import ADA, PHONE_NUMBER_ID, TOKEN, FakeGraphApi
 from connectors.whatsapp import WhatsAppInput, WhatsAppOutput
 from connectors.whatsapp.graph import GraphApiClient
 from connectors.whatsapp.model_domain import (
-    APOLOGY,
     check_model_domain,
     project_responses,
     responses_out_of_date,
     unfilled_placeholders,
 )
+from connectors.whatsapp.texts import say
+
+APOLOGY = say("response_not_shown")
 
 RAW_CONFIRMATION: dict[str, Any] = {
     "text": "Please confirm:\nSend *{amount}* from your *{source}* to *{destination}*.\nReply YES to send.",

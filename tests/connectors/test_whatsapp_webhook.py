@@ -29,9 +29,12 @@ from checks.whatsapp_fakes import (
     text_webhook,
 )
 from connectors.whatsapp import Transcript, WhatsAppInput, WhatsAppOutput
-from connectors.whatsapp.input import SOMETHING_WENT_WRONG, VOICE_NOT_SUPPORTED
 from connectors.whatsapp.lanes import SideCalls
 from connectors.whatsapp.store import DEDUP_RETENTION, INBOUND_COLLECTION, STATUS_COLLECTION
+from connectors.whatsapp.texts import say
+
+SOMETHING_WENT_WRONG = say("something_went_wrong")
+VOICE_NOT_SUPPORTED = say("voice_not_understood")
 
 # -- GET: Meta's subscription check ---------------------------------------------------
 

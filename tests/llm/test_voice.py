@@ -7,8 +7,9 @@ import warnings
 import pytest
 
 from assistant_llm.config import LLMConfig
-from assistant_llm.transcriber import GroqTranscriber, Transcript, heard_message, transcript_from_verbose
+from assistant_llm.transcriber import GroqTranscriber, Transcript, transcript_from_verbose
 from checks.llm_support import llm_config
+from connectors.whatsapp.texts import heard
 from sandbox.fake_groq import API_KEY, error, rate_limited, segment, transcription
 
 OGG = b"OggS\x00\x02" + bytes(2000)  # what WhatsApp sends: Opus in Ogg
@@ -36,10 +37,10 @@ async def test_a_mumbled_voice_note_is_flagged_so_the_reply_says_what_was_heard(
     groq.queue(transcription("check my balanced", [segment("check my balanced", avg_logprob=-1.1)]))
     transcript = await transcriber.transcribe(OGG, VOICE_MIME)
     assert transcript is not None and transcript.low_confidence and transcript.confidence < 0.55
-    assert heard_message(transcript.text, "english") == (
+    assert heard(transcript.text, "english") == (
         "🎤 I heard: “check my balanced”. If that's not what you said, please type it."
     )
-    assert heard_message("abeg wetin remain for my account").startswith("🎤 Wetin I hear be:")
+    assert heard("abeg wetin remain for my account").startswith("🎤 Wetin I hear be:")
 
 
 async def test_silence_is_nothing(groq, transcriber):

@@ -13,13 +13,10 @@ from banking.identity import user_key
 from checks.reliability.common import SALT, served_channel
 from checks.whatsapp_fakes import RecordingAgent, load_payload, text_webhook
 from connectors.whatsapp import WhatsAppConfig
-from connectors.whatsapp.ratelimit import (
-    RATE_LIMITED_REPLY,
-    RateLimitConfig,
-    RateLimiter,
-    Verdict,
-    rate_limited_reply,
-)
+from connectors.whatsapp.ratelimit import RateLimitConfig, RateLimiter, Verdict
+from connectors.whatsapp.texts import rate_limited as rate_limited_reply
+
+RATE_LIMITED_REPLY = rate_limited_reply(60)
 
 ADA = "2348031234567"
 TUNDE = "2348059876543"
