@@ -451,38 +451,30 @@ class Customers:
         already = self.applied_receipt(operation, now)
         if already is not None:
             return already
-        document = self._profiles.find_one({"_id": operation["user"]})
-        if document is None or "link" not in document or not _same_link_as(document, operation):
-            raise NotConnected("the bank this was asked for is no longer linked")
+        document = self._still_linked(operation)
         if document.get("frozen"):
             raise AccountFrozen("your accounts were frozen before this could run")
         balance = int(document["link"]["accounts"][operation["source"]]["balance_kobo"])
         if balance < amount:
             raise InsufficientFunds(f"the balance is now {format_naira(balance)}", available_kobo=balance)
-        limit = int(document["daily_limit_kobo"])
-        spent = int(document.get("spent", {}).get(day, 0))
-        if counts and spent + amount > limit:
-            remaining = max(0, limit - spent)
-            raise LimitExceeded(f"only {format_naira(remaining)} of today's limit is left",
-                                remaining_kobo=remaining, limit_kobo=limit)
+        _refuse_over_limit(document, day, amount, counts)
         return None  # a concurrent change (e.g. a new limit) raced us; try again
 
     def _why_not_reserved(self, operation: dict[str, Any], day: str, counts: bool) -> None:
         """Raise the reason a reservation matched nothing; return when a concurrent change raced it."""
-        user, op_id, amount = operation["user"], operation["_id"], operation["amount_kobo"]
-        document = self._profiles.find_one({"_id": user})
-        if document is None or "link" not in document or not _same_link_as(document, operation):
-            raise NotConnected("the bank this was asked for is no longer linked")
-        if _seen(document, op_id):
+        document = self._still_linked(operation)
+        if _seen(document, operation["_id"]):
             raise ConfirmationExpired("that confirmation can no longer run; please start again")
         if document.get("frozen"):
             raise AccountFrozen("your accounts were frozen before this could run")
-        limit = int(document["daily_limit_kobo"])
-        spent = int(document.get("spent", {}).get(day, 0))
-        if counts and spent + amount > limit:
-            remaining = max(0, limit - spent)
-            raise LimitExceeded(f"only {format_naira(remaining)} of today's limit is left",
-                                remaining_kobo=remaining, limit_kobo=limit)
+        _refuse_over_limit(document, day, operation["amount_kobo"], counts)
+
+    def _still_linked(self, operation: dict[str, Any]) -> dict[str, Any]:
+        """The customer's profile, if it still has the link the operation was asked on."""
+        document = self._profiles.find_one({"_id": operation["user"]})
+        if document is None or "link" not in document or not _same_link_as(document, operation):
+            raise NotConnected("the bank this was asked for is no longer linked")
+        return document
 
     def _ledger_entry(self, operation: dict[str, Any], now: datetime) -> dict[str, Any]:
         """How an executed movement is recorded on the link: names and narration sealed, no full number."""
@@ -598,6 +590,16 @@ def _same_link(operation: dict[str, Any]) -> dict[str, Any]:
 
 def _same_link_as(document: dict[str, Any], operation: dict[str, Any]) -> bool:
     return not operation.get("link_id") or document["link"].get("id") == operation["link_id"]
+
+
+def _refuse_over_limit(document: dict[str, Any], day: str, amount: int, counts: bool) -> None:
+    """Raise LimitExceeded if ``amount`` counts towards today's limit and would go over it."""
+    limit = int(document["daily_limit_kobo"])
+    spent = int(document.get("spent", {}).get(day, 0))
+    if counts and spent + amount > limit:
+        remaining = max(0, limit - spent)
+        raise LimitExceeded(f"only {format_naira(remaining)} of today's limit is left",
+                            remaining_kobo=remaining, limit_kobo=limit)
 
 
 def _refuse_if_scheduled(document: dict[str, Any], key: str) -> None:

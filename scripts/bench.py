@@ -63,6 +63,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from checks.processes import cpu_seconds
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RATES = (5, 10, 20, 40, 80)
 QUICK_RATES = (5, 10, 20)
@@ -328,15 +330,6 @@ def proc_status(pid: int) -> dict[str, int]:
             if name in ("VmRSS", "VmHWM"):
                 values[name] = int(rest.split()[0])
     return values
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of a process so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def training_running() -> list[str]:

@@ -39,6 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from checks.processes import cpu_seconds
 from checks.stack import (
     HOST,
     MODEL,
@@ -164,15 +165,6 @@ async def seed_old_sessions(store: object, sessions: int) -> None:
         ):
             tracker.update(event)
         await store.save(tracker)  # type: ignore[attr-defined]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of a process so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:

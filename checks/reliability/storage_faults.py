@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,86 +19,8 @@ from banking.identity import user_key
 from banking.models import Receipt
 from banking.service import EXECUTION_LEASE, BankingService
 from banking.store import ensure_indexes, in_memory_database
+from checks.interposed_db import Fault, InterposedDatabase, Trace
 from checks.reliability.common import SALT, Outcome, captured_logs, new_bank, payee, sender_number
-
-
-class InjectedFault:
-    """Raise ``error`` at the ``nth`` call of ``collection.method``, before or after the call took effect;
-    ``persistent``: and at every later call too (the database stays down until the fault is removed)."""
-
-    def __init__(self, collection: str, method: str, nth: int, error: type[PyMongoError], after: bool,
-                 persistent: bool = False) -> None:
-        self.collection, self.method, self.nth, self.error, self.after = collection, method, nth, error, after
-        self.persistent = persistent
-        self.calls = 0
-        self.fired = False
-
-    def describe(self) -> str:
-        when = "after it was applied (reply lost)" if self.after else "before it was applied"
-        down = ", database down from then on" if self.persistent else ""
-        return f"{self.error.__name__} at {self.collection}.{self.method} #{self.nth} {when}{down}"
-
-    def hit(self, collection: str, method: str, after: bool) -> None:
-        if self.fired:
-            if self.persistent and not after:
-                raise AutoReconnect("injected: database still unreachable")
-            return
-        if (collection, method) != (self.collection, self.method):
-            return
-        if not after:
-            self.calls += 1
-        if self.calls == self.nth and after == self.after:
-            self.fired = True
-            if self.error is OperationFailure:
-                raise OperationFailure("injected: write conflict", code=112)
-            raise self.error("injected: connection reset by peer")
-
-
-class FaultyDatabase:
-    """A database whose collections report every call to the armed fault and record a trace."""
-
-    def __init__(self, database: Any) -> None:
-        self._database = database
-        self.fault: InjectedFault | None = None
-        self.trace: list[tuple[str, str]] | None = None
-
-    def __getitem__(self, name: str) -> _FaultyCollection:
-        return _FaultyCollection(self._database[name], name, self)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._database, name)
-
-    def _hit(self, collection: str, method: str, after: bool) -> None:
-        if self.trace is not None and not after:
-            self.trace.append((collection, method))
-        if self.fault is not None:
-            self.fault.hit(collection, method, after)
-
-
-class _FaultyCollection:
-    def __init__(self, collection: Any, name: str, owner: FaultyDatabase) -> None:
-        self._collection, self._name, self._owner = collection, name, owner
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def __getattr__(self, method: str) -> Any:
-        if method.startswith("_"):
-            raise AttributeError(method)
-        attribute = getattr(self._collection, method)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self._owner._hit(self._name, method, after=False)
-            result = attribute(*args, **kwargs)
-            self._owner._hit(self._name, method, after=True)
-            return result
-
-        return call
 
 
 class _Clock:
@@ -129,7 +53,7 @@ def storage_faults(kinds: tuple[str, ...] = ("external", "own", "bill")) -> Outc
     clock = _Clock()
     base = in_memory_database()
     ensure_indexes(base)
-    db = FaultyDatabase(base)
+    db = InterposedDatabase(base)
     service = new_bank(db, clock=clock)
     user = user_key(sender_number(4242), SALT)
     service.connect_bank(user, "gtbank")
@@ -146,18 +70,18 @@ def storage_faults(kinds: tuple[str, ...] = ("external", "own", "bill")) -> Outc
     with captured_logs("banking", level=logging.ERROR) as errors:
         for kind in kinds:
             op = prepare(kind)
-            db.trace = []
+            trace = Trace(db)
             _confirm(service, user, op.op_id)
-            points = db.trace
-            db.trace = None
-            figures["injection points"] += len(points)
+            db.reset()
+            figures["injection points"] += len(trace.calls)
             seen: Counter[tuple[str, str]] = Counter()
-            for collection, method in points:
+            for collection, method in trace.calls:
                 seen[(collection, method)] += 1
+                nth = seen[(collection, method)]
                 for error, after in _FAULT_KINDS:
-                    fault = InjectedFault(collection, method, seen[(collection, method)], error, after)
+                    fault = functools.partial(Fault, db, collection, method, nth=nth, after=after, error=error)
                     _one_fault(service, db, user, prepare(kind), fault, clock, outcome, figures)
-                down = InjectedFault(collection, method, seen[(collection, method)], AutoReconnect, False, True)
+                down = functools.partial(Fault, db, collection, method, nth=nth, persistent=True)
                 _one_fault(service, db, user, prepare(kind), down, clock, outcome, figures)
     chain = verify_chain(base)
     outcome.check(chain.intact, f"audit chain: {chain.summary()}")
@@ -181,13 +105,13 @@ def storage_faults(kinds: tuple[str, ...] = ("external", "own", "bill")) -> Outc
     return outcome
 
 
-def _one_fault(service: BankingService, db: FaultyDatabase, user: str, op: Any, fault: InjectedFault,
+def _one_fault(service: BankingService, db: InterposedDatabase, user: str, op: Any, arm: Callable[[], Fault],
                clock: _Clock, outcome: Outcome, figures: Counter[str]) -> None:
-    label = f"{op.kind} with {fault.describe()}"
     before = {account.type: account.balance_kobo for account in service.balances(user)}
-    db.fault = fault
+    fault = arm()
     first = _confirm(service, user, op.op_id)
-    db.fault = None
+    db.reset()
+    label = f"{op.kind} with {fault.describe()}"
     if not fault.fired:
         return  # this call is not on the path of this operation
     figures["outages" if fault.persistent else "faults"] += 1

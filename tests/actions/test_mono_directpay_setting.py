@@ -5,9 +5,8 @@ and when it is on the customer is told where the money really goes."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,19 +14,16 @@ from rasa_sdk.endpoint import create_app
 from rasa_sdk.plugin import plugin_manager
 from sanic import Sanic
 
-from actions import runtime
 from actions.forms import ValidateAirtimeForm, ValidateTransferForm
 from actions.payments import ActionConfirmPending, ActionPrepareAirtime, ActionPrepareTransfer
 from banking import errors
 from banking.config import Settings
-from banking.mono import MonoClient, MonoConfig, MonoProvider
-from banking.provider_webhooks import ProviderWebhooks
 from banking.providers import provider_setting_problems, require_provider_settings
 from banking.service import BankingService
-from checks.action_runner import DOMAIN, SENDER, Clock, entity, make_tracker, reply_to_confirmation, run
-from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount
+from checks.action_runner import DOMAIN, Clock, entity, make_tracker, reply_to_confirmation, run
+from sandbox.fake_mono import FakeMono
+from tests.provider_customers import mono_services
 
-ACCOUNT = "65aa7935564a694c67654321"
 TRANSFER_OUT = {"amount": "10000", "source_account": "savings", "destination_account": "0123456780",
                 "bank": "Zenith Bank"}
 PRODUCTION_MONO = {"ENVIRONMENT": "production", "BANK_PROVIDER": "mono", "MONO_SECRET_KEY": "live_sk_" + "b2" * 12,
@@ -35,40 +31,22 @@ PRODUCTION_MONO = {"ENVIRONMENT": "production", "BANK_PROVIDER": "mono", "MONO_S
                    "BANK_LINK_REDIRECT_URL": "https://bank.example/webhooks/whatsapp/bank/done"}
 
 
-@pytest.fixture
-def mono() -> Iterator[FakeMono]:
-    fake = FakeMono().start()
-    fake.add_account(MonoAccount(ACCOUNT))
-    yield fake
-    fake.stop()
+Customer = Callable[[BankingService], BankingService]
 
 
-def linked(db: Any, clock: Clock, mono: FakeMono, directpay: bool) -> Iterator[BankingService]:
-    config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
-                        redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
-    client = MonoClient(config)
-    banking = BankingService(db, MonoProvider(config, client),
-                             Settings(user_id_salt="directpay-tests", bank_provider="mono", mono_directpay=directpay),
-                             clock=clock)
-    runtime.use_service(banking)
-    user = runtime.customer(make_tracker())
-    banking.start_bank_link(user, SENDER, "GTBank")
-    connected = mono.connected_webhook(next(iter(mono.sessions)), ACCOUNT)
-    ProviderWebhooks(banking).handle("mono", json.dumps(connected).encode(), {"mono-webhook-secret": WEBHOOK_SECRET})
-    assert banking.complete_bank_link(user).kind == "connected"
-    yield banking
-    runtime.use_service(None)
-    client.close()
+def linked(db: Any, clock: Clock, mono: FakeMono, mono_customer: Customer, directpay: bool) -> Iterator[BankingService]:
+    with mono_services(db, clock, mono, "directpay-tests", directpay=directpay) as build:
+        yield mono_customer(build())
 
 
 @pytest.fixture
-def off(db: Any, clock: Clock, mono: FakeMono) -> Iterator[BankingService]:
-    yield from linked(db, clock, mono, directpay=False)
+def off(db: Any, clock: Clock, mono: FakeMono, mono_customer: Customer) -> Iterator[BankingService]:
+    yield from linked(db, clock, mono, mono_customer, directpay=False)
 
 
 @pytest.fixture
-def on(db: Any, clock: Clock, mono: FakeMono) -> Iterator[BankingService]:
-    yield from linked(db, clock, mono, directpay=True)
+def on(db: Any, clock: Clock, mono: FakeMono, mono_customer: Customer) -> Iterator[BankingService]:
+    yield from linked(db, clock, mono, mono_customer, directpay=True)
 
 
 def test_the_setting_is_off_unless_turned_on() -> None:

@@ -6,8 +6,7 @@ truth once. Real HTTP to the fake Mono on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,43 +20,20 @@ from actions.payments import (
     ActionPrepareFreeze,
     ActionPrepareTransfer,
 )
-from banking.config import Settings
-from banking.mono import MonoClient, MonoConfig, MonoProvider
-from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
-from checks.action_runner import DOMAIN, SENDER, Clock, entity, make_tracker, reply_to_confirmation, run
-from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount
+from checks.action_runner import DOMAIN, Clock, entity, make_tracker, reply_to_confirmation, run
+from sandbox.fake_mono import FakeMono
+from tests.provider_customers import mono_services
 
-ACCOUNT = "65aa7935564a694c67fedcba"
 TRANSFER_OUT = {"amount": "10000", "source_account": "savings", "destination_account": "0123456780",
                 "bank": "Zenith Bank"}
 
 
 @pytest.fixture
-def mono() -> Iterator[FakeMono]:
-    fake = FakeMono().start()
-    fake.add_account(MonoAccount(ACCOUNT))
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def service(db: Any, clock: Clock, mono: FakeMono) -> Iterator[BankingService]:
-    config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
-                        redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
-    client = MonoClient(config)
-    banking = BankingService(db, MonoProvider(config, client),
-                             Settings(user_id_salt="paid-after", bank_provider="mono", mono_directpay=True),
-                             clock=clock)
-    runtime.use_service(banking)
-    user = runtime.customer(make_tracker())
-    banking.start_bank_link(user, SENDER, "GTBank")
-    connected = mono.connected_webhook(next(iter(mono.sessions)), ACCOUNT)
-    ProviderWebhooks(banking).handle("mono", json.dumps(connected).encode(), {"mono-webhook-secret": WEBHOOK_SECRET})
-    assert banking.complete_bank_link(user).kind == "connected"
-    yield banking
-    runtime.use_service(None)
-    client.close()
+def service(db: Any, clock: Clock, mono: FakeMono,
+            mono_customer: Callable[[BankingService], BankingService]) -> Iterator[BankingService]:
+    with mono_services(db, clock, mono, "paid-after") as build:
+        yield mono_customer(build())
 
 
 @pytest.fixture

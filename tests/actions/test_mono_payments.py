@@ -4,8 +4,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,24 +15,13 @@ from actions import runtime
 from actions.accounts import ActionCheckBalance, ActionShowReceipt
 from actions.forms import ValidateBillForm, ValidateTransferForm
 from actions.payments import ActionConfirmPending, ActionPaymentUpdated, ActionPrepareTransfer
-from banking.config import Settings
-from banking.mono import MonoClient, MonoConfig, MonoProvider
-from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
-from checks.action_runner import SENDER, Clock, entity, make_tracker, reply_to_confirmation, run
-from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount
+from checks.action_runner import Clock, entity, make_tracker, reply_to_confirmation, run
+from sandbox.fake_mono import FakeMono
+from tests.provider_customers import mono_services
 
-ACCOUNT = "65aa7935564a694c67123456"
 TRANSFER_OUT = {"amount": "10000", "source_account": "savings", "destination_account": "0123456780",
                 "bank": "Zenith Bank"}
-
-
-@pytest.fixture
-def mono() -> Iterator[FakeMono]:
-    fake = FakeMono().start()
-    fake.add_account(MonoAccount(ACCOUNT))
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
@@ -41,34 +29,18 @@ def clock() -> Clock:
     return Clock(datetime.now(timezone.utc).replace(microsecond=0))
 
 
-def build(db: Any, clock: Clock, mono: FakeMono, clients: list[MonoClient], **options: Any) -> BankingService:
-    config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
-                        redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
-    clients.append(MonoClient(config, **options))
-    return BankingService(db, MonoProvider(config, clients[-1]),
-                          Settings(user_id_salt="action-tests", bank_provider="mono", mono_directpay=True), clock=clock)
+@pytest.fixture
+def build(db: Any, clock: Clock, mono: FakeMono) -> Iterator[Callable[..., BankingService]]:
+    """Banking services on the fake Mono; keyword options (timeout) for each one's Mono client."""
+    with mono_services(db, clock, mono, "action-tests") as make:
+        yield make
 
 
 @pytest.fixture
-def clients() -> Iterator[list[MonoClient]]:
-    made: list[MonoClient] = []
-    yield made
-    for client in made:
-        client.close()
-
-
-@pytest.fixture
-def service(db: Any, clock: Clock, mono: FakeMono, clients: list[MonoClient]) -> Iterator[BankingService]:
+def service(build: Callable[..., BankingService],
+            mono_customer: Callable[[BankingService], BankingService]) -> BankingService:
     """The action server's banking service on Mono, with the customer's GTBank linked through Mono."""
-    banking = build(db, clock, mono, clients)
-    runtime.use_service(banking)
-    user = runtime.customer(make_tracker())
-    banking.start_bank_link(user, SENDER, "GTBank")
-    connected = mono.connected_webhook(next(iter(mono.sessions)), ACCOUNT)
-    ProviderWebhooks(banking).handle("mono", json.dumps(connected).encode(), {"mono-webhook-secret": WEBHOOK_SECRET})
-    assert banking.complete_bank_link(user).kind == "connected"
-    yield banking
-    runtime.use_service(None)
+    return mono_customer(build())
 
 
 async def confirmed() -> tuple[Any, str]:
@@ -162,8 +134,8 @@ async def test_a_yes_after_expiry_starts_nothing(service: BankingService, mono: 
 
 
 async def test_mono_not_answering_is_a_clear_message_and_nothing_moves(
-        db: Any, clock: Clock, mono: FakeMono, clients: list[MonoClient], service: BankingService) -> None:
-    runtime.use_service(build(db, clock, mono, clients, timeout=httpx.Timeout(0.3)))
+        build: Callable[..., BankingService], mono: FakeMono, service: BankingService) -> None:
+    runtime.use_service(build(timeout=httpx.Timeout(0.3)))
     mono.slow["/v2/payments/initiate"] = 1.5
     outcome, _ = await confirmed()
     assert outcome.responses == ["utter_provider_unavailable"]

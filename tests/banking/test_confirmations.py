@@ -25,7 +25,7 @@ from banking.models import PendingOperation, Receipt, Settled
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
 from checks.action_runner import START, Clock
-from tests.banking.interposed_db import Fault, InterposedDatabase, Pause
+from checks.interposed_db import Fault, InterposedDatabase, Pause
 
 CHECKING, SAVINGS = 4_532_050, 12_545_000
 PAYEE = "0123456789"

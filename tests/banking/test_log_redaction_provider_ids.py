@@ -10,18 +10,17 @@ from collections.abc import Iterator
 import pytest
 
 from banking.log_redaction import NumberRedactingFilter, install, redact
-from banking.mono import MonoClient, MonoConfig
-from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount
+from banking.mono import MonoClient
+from sandbox.fake_mono import FakeMono, MonoAccount
+from tests.provider_customers import fake_mono, mono_config
 
 ACCOUNT = "65aa7935564a694c67abcdef"
 
 
 @pytest.fixture
 def mono() -> Iterator[FakeMono]:
-    fake = FakeMono().start()
-    fake.add_account(MonoAccount(ACCOUNT))
-    yield fake
-    fake.stop()
+    with fake_mono(MonoAccount(ACCOUNT)) as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -38,9 +37,7 @@ def redacted(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixt
 @pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
 def test_httpx_request_lines_never_name_a_mono_account(
         mono: FakeMono, redacted: pytest.LogCaptureFixture, level: int) -> None:
-    config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
-                        redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
-    client = MonoClient(config)
+    client = MonoClient(mono_config(mono))
     try:
         with redacted.at_level(level):
             client.get(f"/v2/accounts/{ACCOUNT}")

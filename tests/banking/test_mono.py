@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from banking import errors
-from banking.config import Settings
 from banking.crypto import is_sealed
 from banking.hosted import ProviderError
 from banking.linking import LINK_TTL, reference_key
-from banking.mono import MonoClient, MonoConfig, MonoProvider, is_valid_mono_secret, parse_mono_event
+from banking.mono import is_valid_mono_secret, parse_mono_event
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
 from checks.action_runner import SENDER, Clock
-from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount, sample_transactions
+from sandbox.fake_mono import WEBHOOK_SECRET, FakeMono, MonoAccount, sample_transactions
+from tests.provider_customers import connect_at_mono, fake_mono, mono_services, mono_webhook
 
 USER = "b7" * 32
 ACCOUNT = "65aa7935564a694c67123456"
@@ -29,10 +29,8 @@ ACCOUNT = "65aa7935564a694c67123456"
 
 @pytest.fixture
 def mono() -> Iterator[FakeMono]:
-    fake = FakeMono(page_size=20).start()
-    fake.add_account(MonoAccount(ACCOUNT, transactions=sample_transactions(45)))
-    yield fake
-    fake.stop()
+    with fake_mono(MonoAccount(ACCOUNT, transactions=sample_transactions(45)), page_size=20) as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -41,18 +39,9 @@ def now_clock() -> Clock:
 
 
 @pytest.fixture
-def provider(mono: FakeMono) -> Iterator[MonoProvider]:
-    config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
-                        redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
-    client = MonoClient(config, retries=2)
-    yield MonoProvider(config, client)
-    client.close()
-
-
-@pytest.fixture
-def service(db: Any, now_clock: Clock, provider: MonoProvider) -> BankingService:
-    return BankingService(db, provider, Settings(user_id_salt="test-salt", bank_provider="mono", mono_directpay=True),
-                          clock=now_clock)
+def service(db: Any, now_clock: Clock, mono: FakeMono) -> Iterator[BankingService]:
+    with mono_services(db, now_clock, mono, "test-salt") as build:
+        yield build(retries=2)
 
 
 @pytest.fixture
@@ -60,16 +49,8 @@ def hooks(service: BankingService) -> ProviderWebhooks:
     return ProviderWebhooks(service)
 
 
-def webhook(hooks: ProviderWebhooks, payload: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> Any:
-    headers = {} if secret is None else {"mono-webhook-secret": secret}
-    return hooks.handle("mono", json.dumps(payload).encode(), headers)
-
-
-def linked(service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> str:
-    service.start_bank_link(USER, SENDER, "GTBank")
-    reference = next(iter(mono.sessions))
-    assert webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery is not None
-    return reference
+def linked(service: BankingService, mono: FakeMono) -> str:
+    return connect_at_mono(service, mono, USER, ACCOUNT)
 
 
 # --------------------------------------------------------------------- the link page
@@ -121,19 +102,19 @@ def test_account_connected_reaches_the_customers_conversation_once(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
     service.start_bank_link(USER, SENDER, "GTBank")
     reference = next(iter(mono.sessions))
-    result = webhook(hooks, mono.connected_webhook(reference, ACCOUNT))
+    result = mono_webhook(hooks, mono.connected_webhook(reference, ACCOUNT))
     assert result.status == 200
     assert result.delivery.sender == SENDER and result.delivery.user == USER
     assert result.delivery.intent == "EXTERNAL_bank_linked"
-    again = webhook(hooks, mono.connected_webhook(reference, ACCOUNT))  # Mono retries the same delivery
+    again = mono_webhook(hooks, mono.connected_webhook(reference, ACCOUNT))  # Mono retries the same delivery
     assert again.status == 200 and again.delivery is None
 
 
 def test_a_forged_or_foreign_reference_reaches_no_one(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
     service.start_bank_link(USER, SENDER, "GTBank")
-    assert webhook(hooks, mono.connected_webhook("lnk_made_up", ACCOUNT)).delivery is None
-    assert webhook(hooks, mono.connected_webhook(SENDER, ACCOUNT)).delivery is None
+    assert mono_webhook(hooks, mono.connected_webhook("lnk_made_up", ACCOUNT)).delivery is None
+    assert mono_webhook(hooks, mono.connected_webhook(SENDER, ACCOUNT)).delivery is None
 
 
 def test_an_expired_link_is_never_authorised(
@@ -141,16 +122,16 @@ def test_an_expired_link_is_never_authorised(
     service.start_bank_link(USER, SENDER, "GTBank")
     reference = next(iter(mono.sessions))
     now_clock.advance(seconds=LINK_TTL.total_seconds() + 1)
-    assert webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery is None
+    assert mono_webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery is None
     assert service.complete_bank_link(USER).kind == "nothing"
 
 
 def test_a_reference_is_used_once_even_for_another_account(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
-    reference = linked(service, mono, hooks)
+    reference = linked(service, mono)
     service.complete_bank_link(USER)
     other = {**mono.connected_webhook(reference, "another_account"), "event_id": "evt-2"}
-    assert webhook(hooks, other).delivery is None
+    assert mono_webhook(hooks, other).delivery is None
 
 
 # --------------------------------------------------------------------- completing
@@ -158,7 +139,7 @@ def test_a_reference_is_used_once_even_for_another_account(
 
 def test_completing_links_accounts_balances_and_every_page_of_history(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, db: Any) -> None:
-    linked(service, mono, hooks)
+    linked(service, mono)
     outcome = service.complete_bank_link(USER)
     assert outcome.kind == "connected" and outcome.data_ready
     (account,) = outcome.profile.accounts
@@ -177,7 +158,7 @@ def test_completing_links_accounts_balances_and_every_page_of_history(
 
 def test_tokens_and_account_ids_are_sealed_at_rest(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, db: Any) -> None:
-    linked(service, mono, hooks)
+    linked(service, mono)
     service.complete_bank_link(USER)
     dump = json.dumps([list(db[name].find()) for name in ("connections", "profiles", "bank_links", "audit")],
                       default=str)
@@ -188,20 +169,20 @@ def test_tokens_and_account_ids_are_sealed_at_rest(
 def test_still_syncing_is_said_honestly_and_the_history_follows_the_update(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, db: Any) -> None:
     mono.accounts[ACCOUNT].data_status = "PROCESSING"
-    linked(service, mono, hooks)
+    linked(service, mono)
     outcome = service.complete_bank_link(USER)
     assert outcome.kind == "connected" and not outcome.data_ready
     assert db["transactions"].count_documents({"user": USER}) == 0
-    assert webhook(hooks, mono.updated_webhook(ACCOUNT, "PARTIAL")).delivery is None  # still syncing: no news
+    assert mono_webhook(hooks, mono.updated_webhook(ACCOUNT, "PARTIAL")).delivery is None  # still syncing: no news
     mono.accounts[ACCOUNT].data_status = "AVAILABLE"
-    news = webhook(hooks, mono.updated_webhook(ACCOUNT, "AVAILABLE")).delivery
+    news = mono_webhook(hooks, mono.updated_webhook(ACCOUNT, "AVAILABLE")).delivery
     assert (news.intent, news.entities, news.sender) == ("EXTERNAL_bank_updated", {"bank_event": "synced"}, SENDER)
     assert service.sync_bank_data(USER) == 45
 
 
 def test_balance_is_pulled_fresh_from_mono(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
-    linked(service, mono, hooks)
+    linked(service, mono)
     service.complete_bank_link(USER)
     mono.accounts[ACCOUNT].balance = 1_000_000
     (account,) = service.balances(USER)
@@ -211,14 +192,14 @@ def test_balance_is_pulled_fresh_from_mono(
 
 def test_reauthorisation_required_sends_a_reauth_page(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
-    linked(service, mono, hooks)
+    linked(service, mono)
     service.complete_bank_link(USER)
-    news = webhook(hooks, mono.reauth_webhook(ACCOUNT)).delivery
+    news = mono_webhook(hooks, mono.reauth_webhook(ACCOUNT)).delivery
     assert news.entities == {"bank_event": "reauth_required"} and news.sender == SENDER
     invitation = service.start_bank_reauth(USER, SENDER)
     reference, body = list(mono.sessions.items())[-1]
     assert body["scope"] == "reauth" and body["account"] == ACCOUNT and invitation.url
-    assert webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery is not None
+    assert mono_webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery is not None
     assert service.complete_bank_link(USER).kind == "reauthorised"
 
 
@@ -227,7 +208,7 @@ def test_reauthorisation_required_sends_a_reauth_page(
 
 def test_rate_limits_and_outages_become_provider_errors_and_reads_are_retried(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
-    linked(service, mono, hooks)
+    linked(service, mono)
     service.complete_bank_link(USER)
     mono.fail_next["/v2/accounts/"] = [500]
     assert service.balances(USER)[0].balance_kobo == 8_765_432  # one 500, then the retry answers
@@ -239,7 +220,7 @@ def test_rate_limits_and_outages_become_provider_errors_and_reads_are_retried(
 
 def test_a_failure_while_completing_lets_the_next_delivery_finish_it(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
-    linked(service, mono, hooks)
+    linked(service, mono)
     mono.fail_next["/v2/accounts/"] = [503, 503, 503]
     with pytest.raises(errors.ProviderUnavailable):
         service.complete_bank_link(USER)
@@ -248,7 +229,7 @@ def test_a_failure_while_completing_lets_the_next_delivery_finish_it(
 
 def test_bills_cannot_be_paid_through_mono_which_has_no_biller_look_up(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
-    linked(service, mono, hooks)
+    linked(service, mono)
     service.complete_bank_link(USER)
     with pytest.raises(errors.ReadOnlyLink):
         service.validate_biller_ref("Ikeja Electric", "45012345678")
@@ -259,7 +240,7 @@ def test_bills_cannot_be_paid_through_mono_which_has_no_biller_look_up(
 
 def test_disconnect_unlinks_at_mono(service: BankingService, mono: FakeMono, hooks: ProviderWebhooks,
                                     db: Any) -> None:
-    linked(service, mono, hooks)
+    linked(service, mono)
     service.complete_bank_link(USER)
     service.disconnect_bank(USER)
     assert not mono.accounts[ACCOUNT].linked
@@ -280,12 +261,12 @@ def test_webhook_shapes_are_read_as_documented() -> None:
 
 def test_one_mono_account_cannot_be_linked_by_a_second_customer_nor_unlinked_by_them(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, db: Any) -> None:
-    linked(service, mono, hooks)
+    linked(service, mono)
     service.complete_bank_link(USER)
     other, other_sender = "d4" * 32, "2348099990000"
     service.start_bank_link(other, other_sender, "GTBank")  # say the first customer's page was forwarded
     reference = list(mono.sessions)[-1]
-    assert webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery.sender == other_sender
+    assert mono_webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery.sender == other_sender
     with pytest.raises(errors.InvalidDetails, match="already connected to another WhatsApp number"):
         service.complete_bank_link(other)
     assert not service.is_connected(other)
@@ -298,7 +279,7 @@ def test_one_mono_account_cannot_be_linked_by_a_second_customer_nor_unlinked_by_
 
 def test_a_duplicate_link_from_before_never_unlinks_the_other_customers_account_at_mono(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, db: Any) -> None:
-    linked(service, mono, hooks)
+    linked(service, mono)
     service.complete_bank_link(USER)
     record = db["connections"].find_one({"_id": USER})
     db["connections"].drop_index("lookup_1")  # as a database from before the unique index could hold
@@ -316,7 +297,7 @@ def test_two_customers_finishing_a_link_to_one_account_at_once_one_wins(
     for user, sender in (first, second):  # say the first customer's page was forwarded
         service.start_bank_link(user, sender, "GTBank")
         reference = list(mono.sessions)[-1]
-        assert webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery.sender == sender
+        assert mono_webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery.sender == sender
     both_checked = threading.Barrier(2, timeout=10)
     check = service._held_by_another
 

@@ -13,15 +13,14 @@ import httpx
 import pytest
 
 from banking import errors
-from banking.config import Settings
 from banking.crypto import is_sealed
 from banking.hosted import ProviderError
 from banking.models import ProviderPayment, Receipt
-from banking.mono import MonoClient, MonoConfig, MonoProvider
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
 from checks.action_runner import SENDER, Clock
-from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount, sample_transactions
+from sandbox.fake_mono import FakeMono, MonoAccount, sample_transactions
+from tests.provider_customers import fake_mono, link_at_mono, mono_services, mono_webhook
 
 USER = "c8" * 32
 ACCOUNT = "65aa7935564a694c67123456"
@@ -30,10 +29,8 @@ PAYEE = {"account_number": "0123456780", "bank": "Zenith Bank"}
 
 @pytest.fixture
 def mono() -> Iterator[FakeMono]:
-    fake = FakeMono().start()
-    fake.add_account(MonoAccount(ACCOUNT, transactions=sample_transactions(3)))
-    yield fake
-    fake.stop()
+    with fake_mono(MonoAccount(ACCOUNT, transactions=sample_transactions(3))) as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -44,41 +41,19 @@ def clock() -> Clock:
 @pytest.fixture
 def make_service(db: Any, clock: Clock, mono: FakeMono) -> Iterator[Callable[..., BankingService]]:
     """A banking service on the fake Mono; ``client`` options (timeout, retries) for its Mono client."""
-    clients: list[MonoClient] = []
-
-    def build(**client: Any) -> BankingService:
-        config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
-                            redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
-        clients.append(MonoClient(config, **client))
-        return BankingService(db, MonoProvider(config, clients[-1]),
-                              Settings(user_id_salt="test-salt", bank_provider="mono", mono_directpay=True),
-                              clock=clock)
-
-    yield build
-    for made in clients:
-        made.close()
+    with mono_services(db, clock, mono, "test-salt") as build:
+        yield build
 
 
 @pytest.fixture
 def service(make_service: Callable[..., BankingService], mono: FakeMono) -> BankingService:
     """A customer who linked their GTBank account through Mono."""
-    service = make_service()
-    hooks = ProviderWebhooks(service)
-    service.start_bank_link(USER, SENDER, "GTBank")
-    reference = next(iter(mono.sessions))
-    assert webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery is not None
-    assert service.complete_bank_link(USER).kind == "connected"
-    return service
+    return link_at_mono(make_service(), mono, USER, ACCOUNT)
 
 
 @pytest.fixture
 def hooks(service: BankingService) -> ProviderWebhooks:
     return ProviderWebhooks(service)
-
-
-def webhook(hooks: ProviderWebhooks, payload: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> Any:
-    headers = {} if secret is None else {"mono-webhook-secret": secret}
-    return hooks.handle("mono", json.dumps(payload).encode(), headers)
 
 
 def initiated(mono: FakeMono) -> list[dict[str, Any]]:
@@ -134,7 +109,7 @@ def test_mono_confirms_by_webhook_and_verify_before_it_is_done_once(
     started = pay_out(service)
     mono.payments[started.op_id]["status"] = "successful"  # the customer approved on Mono's page
 
-    news = webhook(hooks, mono.payment_webhook(started.op_id, "successful")).delivery
+    news = mono_webhook(hooks, mono.payment_webhook(started.op_id, "successful")).delivery
     assert (news.intent, news.entities, news.sender) == (
         "EXTERNAL_payment_updated", {"payment_ref": started.op_id}, SENDER)
     assert service.operation_status(USER, started.op_id) == "at_provider", "a webhook alone settles nothing"
@@ -166,9 +141,9 @@ def test_a_replayed_webhook_delivers_nothing_new(
     started = pay_out(service)
     mono.payments[started.op_id]["status"] = "successful"
     payload = mono.payment_webhook(started.op_id, "successful")
-    assert webhook(hooks, payload).delivery is not None
+    assert mono_webhook(hooks, payload).delivery is not None
     for _ in range(2):  # Mono retries the same event
-        replay = webhook(hooks, payload)
+        replay = mono_webhook(hooks, payload)
         assert replay.status == 200 and replay.delivery is None
 
 
@@ -176,8 +151,8 @@ def test_forged_payment_webhooks_are_refused_before_reading(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks) -> None:
     started = pay_out(service)
     payload = mono.payment_webhook(started.op_id, "successful")
-    assert webhook(hooks, payload, secret=None).status == 401
-    assert webhook(hooks, payload, secret="guessed").status == 403
+    assert mono_webhook(hooks, payload, secret=None).status == 401
+    assert mono_webhook(hooks, payload, secret="guessed").status == 403
     assert not verified(mono) and service.operation_status(USER, started.op_id) == "at_provider"
 
 
@@ -186,7 +161,7 @@ def test_a_payment_webhook_for_a_reference_that_is_not_ours_reaches_no_one(
     started = pay_out(service)
     payload = mono.payment_webhook(started.op_id, "successful")
     payload["data"]["object"]["reference"] = "0" * 32
-    assert webhook(hooks, payload).delivery is None
+    assert mono_webhook(hooks, payload).delivery is None
 
 
 # --------------------------------------------------------------------- not paid: said honestly
@@ -196,7 +171,7 @@ def test_a_webhook_that_says_successful_is_not_believed_when_verify_says_failed(
         service: BankingService, mono: FakeMono, hooks: ProviderWebhooks, db: Any) -> None:
     started = pay_out(service)
     mono.payments[started.op_id]["status"] = "failed"  # what Mono's own record says
-    assert webhook(hooks, mono.payment_webhook(started.op_id, "successful")).delivery is not None
+    assert mono_webhook(hooks, mono.payment_webhook(started.op_id, "successful")).delivery is not None
 
     settled = service.settle_payment(USER, started.op_id)
 

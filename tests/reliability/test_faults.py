@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from pymongo.errors import AutoReconnect
 
 import actions.runtime as runtime
 from banking.errors import AlreadyExecuted, OutcomeUnknown, StorageError
 from banking.identity import user_key
 from banking.store import ensure_indexes, in_memory_database
+from checks.interposed_db import Fault, InterposedDatabase
 from checks.reliability.common import SALT, new_bank, sender_number
 from checks.reliability.graph_outage import graph_outage
-from checks.reliability.storage_faults import FaultyDatabase, InjectedFault, storage_faults
+from checks.reliability.storage_faults import storage_faults
 
 
 def test_every_database_failure_during_a_confirmation_leaves_the_books_straight() -> None:
@@ -28,13 +28,13 @@ def test_every_database_failure_during_a_confirmation_leaves_the_books_straight(
 def test_a_failed_money_update_is_a_retry_message_and_the_next_yes_runs_it() -> None:
     base = in_memory_database()
     ensure_indexes(base)
-    db = FaultyDatabase(base)
+    db = InterposedDatabase(base)
     service = new_bank(db)
     user = user_key(sender_number(7), SALT)
     service.connect_bank(user, "gtbank")
     before = service.balances(user, "checking")[0].balance_kobo
     op = service.prepare_transfer(user, 100_000, "checking", account_number="0123456789", bank="access")
-    db.fault = InjectedFault("profiles", "find_one_and_update", 1, AutoReconnect, after=False)
+    Fault(db, "profiles", "find_one_and_update")
     with pytest.raises(StorageError) as failed:
         service.confirm(user, op.op_id)
     assert not isinstance(failed.value, OutcomeUnknown)
@@ -47,12 +47,12 @@ def test_a_failed_money_update_is_a_retry_message_and_the_next_yes_runs_it() -> 
 def test_a_lost_reply_after_the_money_moved_still_gives_the_receipt() -> None:
     base = in_memory_database()
     ensure_indexes(base)
-    db = FaultyDatabase(base)
+    db = InterposedDatabase(base)
     service = new_bank(db)
     user = user_key(sender_number(8), SALT)
     service.connect_bank(user, "gtbank")
     op = service.prepare_transfer(user, 100_000, "checking", account_number="0123456789", bank="access")
-    db.fault = InjectedFault("operations", "update_one", 1, AutoReconnect, after=False)  # recording the result
+    Fault(db, "operations", "update_one")  # recording the result
     receipt = service.confirm(user, op.op_id)
     assert receipt.amount_kobo == 100_000
     assert base["operations"].find_one({"_id": op.op_id})["status"] == "executed"

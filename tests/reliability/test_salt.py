@@ -20,31 +20,10 @@ from banking.factory import service_from_env
 from banking.store import in_memory_database
 from connectors.tracker_store import EncryptedMongoTrackerStore
 from connectors.whatsapp import WhatsAppConfigError, WhatsAppInput
+from tests.production_env import KEY_HEX, SALT, WHATSAPP
 
-KEY_HEX = "4be0c7a21f9d83e65a0b7c4d92e18f3a6c5d07b9e2f41a8c3b6d90e7f25a1c48"
 URI = "mongodb://alice:s3cr3t-pw@db.internal:27017/banking"
-SALT = "k7Qp2vN9xR4mT8wZ1cF6"
-WHATSAPP = {
-    "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
-    "WHATSAPP_API_TOKEN": "EAAGm0PBA1bcD2efG3hiJ4klM5",
-    "WHATSAPP_VERIFY_TOKEN": "b1f7c0e9a2d84f36",
-    "WHATSAPP_APP_SECRET": "e3a91f0c7b5d28e46f1a9c3b7d0e5f82",
-}
-VARIABLES = ("ENVIRONMENT", "ENCRYPTION_KEY", "ENCRYPTION_OLD_KEYS", "USER_ID_SALT", "MONGODB_URI", *WHATSAPP)
 NO_REAL_SALT = [{}, {"USER_ID_SALT": "   "}, {"USER_ID_SALT": DEVELOPMENT_SALT}]
-
-
-@pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Set exactly these variables (the rest of ours unset), as the process would see them."""
-
-    def use(values: dict[str, str]) -> None:
-        for name in VARIABLES:
-            monkeypatch.delenv(name, raising=False)
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-
-    return use
 
 
 def assert_names_the_salt(refused: pytest.ExceptionInfo[Exception]) -> None:

@@ -17,37 +17,7 @@ from banking.factory import service_from_env
 from banking.identity import user_key
 from banking.store import in_memory_database
 from connectors.whatsapp import WhatsAppConfigError, WhatsAppInput
-
-KEY_HEX = "4be0c7a21f9d83e65a0b7c4d92e18f3a6c5d07b9e2f41a8c3b6d90e7f25a1c48"
-PRODUCTION = {
-    "ENVIRONMENT": "production",
-    "ENCRYPTION_KEY": KEY_HEX,
-    "USER_ID_SALT": "k7Qp2vN9xR4mT8wZ1cF6",
-    "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
-    "WHATSAPP_API_TOKEN": "EAAGm0PBA1bcD2efG3hiJ4klM5",
-    "WHATSAPP_VERIFY_TOKEN": "b1f7c0e9a2d84f36",
-    "WHATSAPP_APP_SECRET": "e3a91f0c7b5d28e46f1a9c3b7d0e5f82",
-    "MONGODB_URI": "mongodb://db.internal:27017",
-    "SUPPORT_PHONE": "+234 201 888 8888",
-    "SUPPORT_EMAIL": "help@gtbank.com",
-}
-VARIABLES = ("ENVIRONMENT", "ENCRYPTION_KEY", "ENCRYPTION_OLD_KEYS", "USER_ID_SALT", "MONGODB_URI",
-             "SUPPORT_PHONE", "SUPPORT_EMAIL",
-             "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_API_TOKEN", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET",
-             "WHATSAPP_API_URL", "RATE_LIMIT_MESSAGES", "RATE_LIMIT_WINDOW_SECONDS")
-
-
-@pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Set exactly these variables (the rest of ours unset), as the process would see them."""
-
-    def use(values: dict[str, str]) -> None:
-        for name in VARIABLES:
-            monkeypatch.delenv(name, raising=False)
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-
-    return use
+from tests.production_env import KEY_HEX, PRODUCTION
 
 
 def broken() -> dict[str, str]:

@@ -1,7 +1,7 @@
-"""A database whose every collection call passes a hook first, for the banking tests: a fault
-(raise before or after the call took effect, once or from then on) or a pause (hold a worker
-at one call while the test does something else). The hook runs outside the in-memory
-database's lock, so a paused worker blocks no one else."""
+"""A database whose every collection call passes a hook first, for the banking tests and the
+storage-faults check: a fault (raise before or after the call took effect, once or from then
+on), a pause (hold a worker at one call while the test does something else) or a trace. The hook
+runs outside the in-memory database's lock, so a paused worker blocks no one else."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from pymongo.errors import AutoReconnect, PyMongoError
+from pymongo.errors import AutoReconnect, OperationFailure, PyMongoError
 
 
 class InterposedDatabase:
@@ -17,6 +17,10 @@ class InterposedDatabase:
 
     def __init__(self, database: Any) -> None:
         self._database = database
+        self.reset()
+
+    def reset(self) -> None:
+        """No hooks: every call goes straight through."""
         self.before: Callable[[str, str], None] = lambda collection, method: None
         self.after: Callable[[str, str], None] = lambda collection, method: None
 
@@ -68,6 +72,11 @@ class Fault:
     def heal(self) -> None:
         self.healed = True
 
+    def describe(self) -> str:
+        when = "after it was applied (reply lost)" if self.when_after else "before it was applied"
+        down = ", database down from then on" if self.persistent else ""
+        return f"{self.error.__name__} at {self.collection}.{self.method} #{self.nth} {when}{down}"
+
     def _hit(self, collection: str, method: str, after: bool) -> None:
         if self.healed:
             return
@@ -81,6 +90,8 @@ class Fault:
             self.calls += 1
         if self.calls == self.nth and after == self.when_after:
             self.fired = True
+            if self.error is OperationFailure:
+                raise OperationFailure("injected: write conflict", code=112)
             raise self.error("injected: connection reset by peer")
 
 
@@ -101,3 +112,11 @@ class Pause:
 
     def release(self) -> None:
         self._go.set()
+
+
+class Trace:
+    """Record every collection call (collection, method), in order, until ``db.reset()``."""
+
+    def __init__(self, db: InterposedDatabase) -> None:
+        self.calls: list[tuple[str, str]] = []
+        db.before = lambda collection, method: self.calls.append((collection, method))
