@@ -3,13 +3,17 @@ channel served by a real Sanic app, all on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 from sanic import Sanic
 
+from actions import runtime
+from banking.service import BankingService
 from banking.store import in_memory_database
+from checks.action_runner import Clock
 from checks.whatsapp_fakes import (
     APP_SECRET,
     PHONE_NUMBER_ID,
@@ -22,6 +26,8 @@ from checks.whatsapp_fakes import (
 )
 from connectors.whatsapp import WhatsAppConfig, WhatsAppInput
 from connectors.whatsapp.graph import RetryPolicy
+from sandbox.fake_mono import FakeMono, MonoAccount, sample_transactions
+from tests.provider_customers import MONO_ACCOUNT, fake_mono, mono_services
 
 # Real backoff, shrunk so a test with retries takes milliseconds.
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, jitter=0.5, total_timeout=5.0)
@@ -96,3 +102,20 @@ async def server(
     channel: WhatsAppInput, serve: Callable[[WhatsAppInput], Awaitable[WebhookServer]]
 ) -> WebhookServer:
     return await serve(channel)
+
+
+@pytest.fixture
+def mono() -> Iterator[FakeMono]:
+    """The fake Mono, with one account of five transactions."""
+    with fake_mono(MonoAccount(MONO_ACCOUNT, transactions=sample_transactions(5))) as fake:
+        yield fake
+
+
+@pytest.fixture
+def service(database: Any, mono: FakeMono) -> Iterator[BankingService]:
+    """The actions' banking service on the fake Mono (DirectPay on)."""
+    with mono_services(database, Clock(datetime.now(timezone.utc)), mono, SALT) as build:
+        banking = build()
+        runtime.use_service(banking)
+        yield banking
+        runtime.use_service(None)

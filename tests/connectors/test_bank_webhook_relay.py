@@ -8,9 +8,7 @@ import asyncio
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timezone
-from typing import Any
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -18,39 +16,14 @@ from rasa_sdk.endpoint import create_app
 from rasa_sdk.plugin import plugin_manager
 from sanic import Sanic
 
-from actions import runtime
-from banking.config import Settings
-from banking.mono import MonoClient, MonoConfig, MonoProvider
 from banking.service import BankingService
-from checks.action_runner import SENDER, Clock
+from checks.action_runner import SENDER
 from connectors.bank_webhooks import ActionServerRelay
-from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount, sample_transactions
+from sandbox.fake_mono import WEBHOOK_SECRET, FakeMono
 
 TOKEN = "r" * 20 + uuid.uuid4().hex
 ACCOUNT = "65aa7935564a694c67123456"
 USER = "f1" * 32
-
-
-@pytest.fixture
-def mono() -> Iterator[FakeMono]:
-    fake = FakeMono().start()
-    fake.add_account(MonoAccount(ACCOUNT, transactions=sample_transactions(5)))
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def service(database: Any, mono: FakeMono) -> Iterator[BankingService]:
-    config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
-                        redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
-    client = MonoClient(config)
-    banking = BankingService(database, MonoProvider(config, client),
-                             Settings(user_id_salt="relay", bank_provider="mono", mono_directpay=True),
-                             clock=Clock(datetime.now(timezone.utc)))
-    runtime.use_service(banking)
-    yield banking
-    runtime.use_service(None)
-    client.close()
 
 
 @pytest.fixture

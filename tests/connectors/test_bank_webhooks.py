@@ -8,8 +8,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -17,15 +16,13 @@ import pytest
 
 from actions import runtime
 from actions.support import ActionBankLinked
-from banking.config import Settings
 from banking.errors import ConfigError
-from banking.mono import MonoClient, MonoConfig, MonoProvider
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
-from checks.action_runner import Clock, make_tracker
-from checks.whatsapp_fakes import ADA, SALT, TUNDE, FakeGraphApi, RecordingAgent, WebhookServer
+from checks.action_runner import make_tracker
+from checks.whatsapp_fakes import ADA, TUNDE, FakeGraphApi, RecordingAgent, WebhookServer
 from connectors.whatsapp import WhatsAppInput
-from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount, sample_transactions
+from sandbox.fake_mono import WEBHOOK_SECRET, FakeMono
 
 ACCOUNT = "65aa7935564a694c67123456"
 
@@ -72,28 +69,6 @@ class TriggerAgent(RecordingAgent):
 @pytest.fixture
 def agent() -> TriggerAgent:
     return TriggerAgent()
-
-
-@pytest.fixture
-def mono() -> Iterator[FakeMono]:
-    fake = FakeMono().start()
-    fake.add_account(MonoAccount(ACCOUNT, transactions=sample_transactions(5)))
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def service(database: Any, mono: FakeMono) -> Iterator[BankingService]:
-    config = MonoConfig(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET,
-                        redirect_url="https://bank.example/webhooks/whatsapp/bank/done", base_url=mono.base_url)
-    client = MonoClient(config)
-    banking = BankingService(database, MonoProvider(config, client),
-                             Settings(user_id_salt=SALT, bank_provider="mono", mono_directpay=True),
-                             clock=Clock(datetime.now(timezone.utc)))
-    runtime.use_service(banking)
-    yield banking
-    runtime.use_service(None)
-    client.close()
 
 
 @pytest.fixture
