@@ -20,55 +20,17 @@ from banking.errors import ConfigError
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
 from checks.action_runner import make_tracker
-from checks.whatsapp_fakes import ADA, TUNDE, FakeGraphApi, RecordingAgent, WebhookServer
+from checks.whatsapp_fakes import ADA, TUNDE, FakeGraphApi, WebhookServer
 from connectors.whatsapp import WhatsAppInput
 from sandbox.fake_mono import WEBHOOK_SECRET, FakeMono
+from tests.connectors.external_events import ExternalEventAgent
 
 ACCOUNT = "65aa7935564a694c67123456"
 
 
-class _Lock:
-    def __init__(self, held: list[str], sender: str) -> None:
-        self._held, self._sender = held, sender
-
-    async def __aenter__(self) -> None:
-        self._held.append(self._sender)
-
-    async def __aexit__(self, *_: Any) -> None:
-        self._held.remove(self._sender)
-
-
-class TriggerAgent(RecordingAgent):
-    """Rasa's agent as the webhook route uses it: lock store, processor, trigger_intent. The rule
-    `EXTERNAL_bank_linked -> action_bank_linked` is played by running that action for the sender."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.triggered: list[tuple[str, str, list[dict[str, Any]], bool]] = []
-        self.held: list[str] = []
-        self.lock_store = self
-        self.processor = self
-
-    def lock(self, sender: str) -> _Lock:
-        return _Lock(self.held, sender)
-
-    async def fetch_tracker_and_update_session(self, sender: str, output: Any) -> Any:
-        return make_tracker(sender=sender)
-
-    async def trigger_intent(self, intent: str, entities: list[dict[str, Any]], output: Any, tracker: Any) -> None:
-        self.triggered.append((tracker.sender_id, intent, entities, tracker.sender_id in self.held))
-        if intent == "EXTERNAL_bank_linked":
-            from checks.action_runner import run
-
-            outcome = await run(ActionBankLinked(), make_tracker(sender=tracker.sender_id,
-                                                                 entities=entities, intent=intent))
-            for text in outcome.texts:
-                await output.send_text_message(tracker.sender_id, text)
-
-
 @pytest.fixture
-def agent() -> TriggerAgent:
-    return TriggerAgent()
+def agent() -> ExternalEventAgent:
+    return ExternalEventAgent({"EXTERNAL_bank_linked": ActionBankLinked()})
 
 
 @pytest.fixture
@@ -98,7 +60,7 @@ async def start_link(service: BankingService, mono: FakeMono, sender: str) -> st
 
 async def test_finished_page_tells_the_right_customer_connected_with_accounts(
         bank_server: WebhookServer, service: BankingService, mono: FakeMono, graph: FakeGraphApi,
-        agent: TriggerAgent) -> None:
+        agent: ExternalEventAgent) -> None:
     await start_link(service, mono, TUNDE)
     reference = await start_link(service, mono, ADA)
     assert await post(bank_server, mono.connected_webhook(reference, ACCOUNT)) == 200
@@ -113,7 +75,7 @@ async def test_finished_page_tells_the_right_customer_connected_with_accounts(
 
 
 async def test_forged_and_unsigned_webhooks_are_refused_and_reach_no_one(
-        bank_server: WebhookServer, service: BankingService, mono: FakeMono, agent: TriggerAgent) -> None:
+        bank_server: WebhookServer, service: BankingService, mono: FakeMono, agent: ExternalEventAgent) -> None:
     reference = await start_link(service, mono, ADA)
     assert await post(bank_server, mono.connected_webhook(reference, ACCOUNT), secret=None) == 401
     assert await post(bank_server, mono.connected_webhook(reference, ACCOUNT), secret="guess") == 403
@@ -124,7 +86,7 @@ async def test_forged_and_unsigned_webhooks_are_refused_and_reach_no_one(
 
 
 async def test_a_retried_webhook_is_delivered_once(
-        bank_server: WebhookServer, service: BankingService, mono: FakeMono, agent: TriggerAgent,
+        bank_server: WebhookServer, service: BankingService, mono: FakeMono, agent: ExternalEventAgent,
         graph: FakeGraphApi) -> None:
     reference = await start_link(service, mono, ADA)
     for _ in range(3):

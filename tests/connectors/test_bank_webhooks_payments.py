@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import aiohttp
 import pytest
@@ -19,54 +18,18 @@ from actions.payments import ActionPaymentUpdated
 from banking.models import ProviderPayment
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
-from checks.action_runner import make_tracker, run
-from checks.whatsapp_fakes import ADA, FakeGraphApi, RecordingAgent, WebhookServer
+from checks.action_runner import make_tracker
+from checks.whatsapp_fakes import ADA, FakeGraphApi, WebhookServer
 from connectors.whatsapp import WhatsAppInput
 from sandbox.fake_mono import FakeMono
+from tests.connectors.external_events import ExternalEventAgent
 
 ACCOUNT = "65aa7935564a694c67123456"
 
 
-class _Lock:
-    def __init__(self, held: list[str], sender: str) -> None:
-        self._held, self._sender = held, sender
-
-    async def __aenter__(self) -> None:
-        self._held.append(self._sender)
-
-    async def __aexit__(self, *_: Any) -> None:
-        self._held.remove(self._sender)
-
-
-class PaymentAgent(RecordingAgent):
-    """Rasa's agent as the webhook route uses it; the rule `EXTERNAL_payment_updated ->
-    action_payment_updated` is played by running that action for the sender."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.triggered: list[tuple[str, str, list[dict[str, Any]], bool]] = []
-        self.held: list[str] = []
-        self.lock_store = self
-        self.processor = self
-
-    def lock(self, sender: str) -> _Lock:
-        return _Lock(self.held, sender)
-
-    async def fetch_tracker_and_update_session(self, sender: str, output: Any) -> Any:
-        return make_tracker(sender=sender)
-
-    async def trigger_intent(self, intent: str, entities: list[dict[str, Any]], output: Any, tracker: Any) -> None:
-        self.triggered.append((tracker.sender_id, intent, entities, tracker.sender_id in self.held))
-        if intent == "EXTERNAL_payment_updated":
-            outcome = await run(ActionPaymentUpdated(), make_tracker(sender=tracker.sender_id, entities=entities,
-                                                                     intent=intent))
-            for text in outcome.texts:
-                await output.send_text_message(tracker.sender_id, text)
-
-
 @pytest.fixture
-def agent() -> PaymentAgent:
-    return PaymentAgent()
+def agent() -> ExternalEventAgent:
+    return ExternalEventAgent({"EXTERNAL_payment_updated": ActionPaymentUpdated()})
 
 
 @pytest.fixture
@@ -80,7 +43,7 @@ async def bank_server(channel: WhatsAppInput, service: BankingService, mono: Fak
 
 
 async def paying_customer(service: BankingService, mono: FakeMono, server: WebhookServer,
-                          agent: PaymentAgent) -> str:
+                          agent: ExternalEventAgent) -> str:
     """Ada linked GTBank through Mono and said YES to a ₦10,000 transfer: it waits at Mono."""
     user = runtime.customer(make_tracker(sender=ADA))
     await asyncio.to_thread(service.start_bank_link, user, ADA, "GTBank")
@@ -98,7 +61,7 @@ async def paying_customer(service: BankingService, mono: FakeMono, server: Webho
 
 async def test_approval_on_monos_page_reaches_the_customer_as_done_after_verify(
         bank_server: WebhookServer, service: BankingService, mono: FakeMono, graph: FakeGraphApi,
-        agent: PaymentAgent) -> None:
+        agent: ExternalEventAgent) -> None:
     op_id = await paying_customer(service, mono, bank_server, agent)
     status, _ = await asyncio.to_thread(mono.settle_payment, op_id, "successful")
     assert status == 200
@@ -111,7 +74,7 @@ async def test_approval_on_monos_page_reaches_the_customer_as_done_after_verify(
 
 
 async def test_a_forged_payment_webhook_is_refused_and_reaches_no_one(
-        bank_server: WebhookServer, service: BankingService, mono: FakeMono, agent: PaymentAgent) -> None:
+        bank_server: WebhookServer, service: BankingService, mono: FakeMono, agent: ExternalEventAgent) -> None:
     op_id = await paying_customer(service, mono, bank_server, agent)
     mono.payments[op_id]["status"] = "successful"
     payload = mono.payment_webhook(op_id, "successful")
@@ -124,7 +87,7 @@ async def test_a_forged_payment_webhook_is_refused_and_reaches_no_one(
 
 async def test_a_replayed_payment_webhook_tells_the_customer_once(
         bank_server: WebhookServer, service: BankingService, mono: FakeMono, graph: FakeGraphApi,
-        agent: PaymentAgent) -> None:
+        agent: ExternalEventAgent) -> None:
     op_id = await paying_customer(service, mono, bank_server, agent)
     mono.payments[op_id]["status"] = "successful"
     payload = mono.payment_webhook(op_id, "successful")
@@ -140,7 +103,7 @@ async def test_a_replayed_payment_webhook_tells_the_customer_once(
 
 async def test_a_declined_payment_is_told_as_not_paid(
         bank_server: WebhookServer, service: BankingService, mono: FakeMono, graph: FakeGraphApi,
-        agent: PaymentAgent) -> None:
+        agent: ExternalEventAgent) -> None:
     op_id = await paying_customer(service, mono, bank_server, agent)
     assert (await asyncio.to_thread(mono.settle_payment, op_id, "failed"))[0] == 200
     await graph.wait_for(lambda g: any("did not go through" in t for t in g.delivered_texts()))
@@ -150,7 +113,7 @@ async def test_a_declined_payment_is_told_as_not_paid(
 @pytest.mark.parametrize(("decision", "told"), [("approve", "confirmed it"), ("decline", "was not approved")])
 async def test_the_fake_monos_payment_page_settles_it_and_its_webhook_tells_the_customer(
         bank_server: WebhookServer, service: BankingService, mono: FakeMono, graph: FakeGraphApi,
-        agent: PaymentAgent, decision: str, told: str) -> None:
+        agent: ExternalEventAgent, decision: str, told: str) -> None:
     """``make run BANK_PROVIDER=mono``: the link after YES opens the fake's DirectPay page; Approve or
     Decline there settles the payment, sends the browser back, and the signed webhook reaches the chat."""
     op_id = await paying_customer(service, mono, bank_server, agent)
