@@ -7,6 +7,7 @@ import inspect
 import logging
 import sys
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,18 @@ from pymongo.errors import DuplicateKeyError
 from rasa.core.actions.action import ActionExtractSlots, RemoteAction
 from rasa.core.channels.channel import CollectingOutputChannel
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.core.policies.ted_policy import TEDPolicy
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActiveLoop,
+    BotUttered,
+    Event,
+    SessionStarted,
+    SlotSet,
+    UserUtteranceReverted,
+    UserUttered,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
@@ -55,10 +66,12 @@ def restore_afterwards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Collection, "_iter_documents", Collection.__dict__["_iter_documents"])
     monkeypatch.setattr(ActionExtractSlots, "_execute_validation_action",
                         ActionExtractSlots.__dict__["_execute_validation_action"])
+    monkeypatch.setattr(DialogueStateTracker, "past_states", DialogueStateTracker.__dict__["past_states"])
+    monkeypatch.setattr(TEDPolicy, "predict_action_probabilities", TEDPolicy.__dict__["predict_action_probabilities"])
     monkeypatch.setattr(rasa_patches, "_applied", [])
 
 
-PATCHES = 4
+PATCHES = 6
 
 
 @pytest.fixture
@@ -379,3 +392,264 @@ def test_the_action_server_action_only_extracts_the_language() -> None:
     assert own == {"name", "extract_language"}
     assert {f"extract_{slot}" for slot in rasa_patches.LOCAL_SLOTS} == {"extract_language"}
     assert not any(name.startswith(("extract_", "validate_")) for name in vars(ValidationAction))
+
+
+# ------------------------------------------------------------ dialogue states
+
+
+def transfer_conversation() -> list[Event]:
+    """A session with what changes dialogue states: a form, turns only rules know, a message taken back."""
+    def said(text: str, intent: str, entities: list[dict[str, Any]] | None = None) -> list[Event]:
+        return [ActionExecuted("action_listen"),
+                UserUttered(text, {"name": intent, "confidence": 0.97}, entities or [])]
+
+    return [
+        ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"),
+        *said("hi", "greet")[1:],
+        ActionExecuted("utter_greet", hide_rule_turn=True), BotUttered("Hi"),
+        *said("what is my balance", "check_balance"),
+        ActionExecuted("action_check_balance"), BotUttered("₦5,000"),
+        *said("send 2500 to savings", "transfer_money",
+              [{"entity": "amount", "value": "2500", "start": 5, "end": 9}]),
+        SlotSet("amount", "2500"), ActionExecuted("transfer_form"), ActiveLoop("transfer_form"),
+        SlotSet("requested_slot", "source_account"), BotUttered("From which account?"),
+        *said("asdfgh", "nlu_fallback"), UserUtteranceReverted(),
+        *said("checking", "inform", [{"entity": "account_type", "value": "checking", "start": 0, "end": 8}]),
+        ActionExecuted("transfer_form"), SlotSet("source_account", "checking"), SlotSet("requested_slot", None),
+        ActiveLoop(None), ActionExecuted("action_prepare_transfer", hide_rule_turn=True),
+        *said("yes", "affirm"), ActionExecuted("action_confirm_pending", hide_rule_turn=True),
+    ]
+
+
+STATE_OPTIONS = [
+    {},
+    {"omit_unset_slots": True},
+    {"ignore_rule_only_turns": True, "rule_only_data": {"slots": ["requested_slot"], "loops": []}},
+    {"ignore_rule_only_turns": True, "rule_only_data": {"slots": [], "loops": ["transfer_form"]}},
+]
+
+
+@pytest.mark.parametrize("options", STATE_OPTIONS)
+def test_each_prefix_of_a_conversation_has_the_states_rasa_works_out(
+    patched: None, project_domain: Domain, options: dict[str, Any]
+) -> None:
+    rasas_own = rasa_patches.past_states.__rasa_original__  # type: ignore[attr-defined]
+    events = transfer_conversation()
+    tracker = DialogueStateTracker("someone", project_domain.slots)
+    for event in events:
+        tracker.update(event)
+        expected = rasas_own(tracker, project_domain, **options)
+        assert tracker.past_states(project_domain, **options) == expected
+        assert tracker.past_states(project_domain, **options) == expected  # the kept answer too
+
+
+def test_the_policies_of_one_prediction_share_one_working_out(
+    patched: None, project_domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worked_out: list[int] = []
+    rasas_own = Domain.states_for_tracker_history
+
+    def counted(self: Domain, tracker: DialogueStateTracker, *args: Any, **kwargs: Any) -> Any:
+        worked_out.append(len(tracker.events))
+        return rasas_own(self, tracker, *args, **kwargs)
+
+    monkeypatch.setattr(Domain, "states_for_tracker_history", counted)
+    tracker = DialogueStateTracker.from_events("someone", transfer_conversation(), slots=project_domain.slots)
+    rule_only = {"slots": ["requested_slot"], "loops": []}
+    for _policy in ("memoization", "ted", "rule with text", "rule"):
+        tracker.past_states(project_domain)
+        tracker.past_states(project_domain, ignore_rule_only_turns=True, rule_only_data=dict(rule_only))
+    assert len(worked_out) == 2  # once per set of options, not once per policy
+
+    tracker.update(ActionExecuted("action_listen"))
+    tracker.past_states(project_domain)
+    assert len(worked_out) == 3  # a new event: worked out again
+
+
+def test_a_caller_changing_its_states_does_not_change_the_next_callers(patched: None, project_domain: Domain) -> None:
+    tracker = DialogueStateTracker.from_events("someone", transfer_conversation(), slots=project_domain.slots)
+    first = tracker.past_states(project_domain)
+    expected = rasa_patches.past_states.__rasa_original__(tracker, project_domain)  # type: ignore[attr-defined]
+    for state in first:  # as the featurizer does when it drops the text of a message with an intent
+        state.pop("prev_action", None)
+        for sub_state in state.values():
+            sub_state.clear()
+    assert tracker.past_states(project_domain) == expected
+
+
+def test_a_tracker_with_an_event_replaced_is_worked_out_again(patched: None, project_domain: Domain) -> None:
+    events = transfer_conversation()
+    tracker = DialogueStateTracker.from_events("someone", events, slots=project_domain.slots)
+    before = tracker.past_states(project_domain)
+    tracker.events.pop()
+    tracker.events.append(ActionExecuted("action_cancel_pending"))  # same length, another last event
+    after = tracker.past_states(project_domain)
+    assert after != before
+    assert after == rasa_patches.past_states.__rasa_original__(tracker, project_domain)  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------ TED's predictions
+
+TED_DOMAIN = """
+intents: [greet, check_balance, transfer_money, goodbye]
+entities: [account_type]
+slots:
+  account_type:
+    type: categorical
+    values: [savings, checking]
+    mappings: [{type: from_entity, entity: account_type}]
+responses:
+  utter_greet: [{text: Hi}]
+  utter_goodbye: [{text: Bye}]
+actions: [action_check_balance, action_prepare_transfer]
+"""
+TED_STORIES = """
+version: "3.1"
+stories:
+- story: balance after a greeting
+  steps:
+  - intent: greet
+  - action: utter_greet
+  - intent: check_balance
+  - action: action_check_balance
+- story: a transfer from savings
+  steps:
+  - intent: transfer_money
+    entities: [{account_type: savings}]
+  - slot_was_set: [{account_type: savings}]
+  - action: action_prepare_transfer
+  - intent: goodbye
+  - action: utter_goodbye
+"""
+
+
+@pytest.fixture(scope="module")
+def trained_ted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Domain]:
+    """A TED policy trained for one epoch on two stories (its predictions need not be good, only TED's)."""
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.core.generator import TrainingDataGenerator
+    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+    from rasa.shared.core.training_data.structures import StoryGraph
+
+    with warnings.catch_warnings():  # what Rasa, TensorFlow and NumPy say while a model is first trained
+        warnings.simplefilter("ignore")
+        domain = Domain.from_yaml(TED_DOMAIN)
+        steps = YAMLStoryReader(domain).read_from_string(TED_STORIES)
+        trackers = TrainingDataGenerator(StoryGraph(steps), domain, augmentation_factor=0).generate()
+        policy = TEDPolicy.create({**TEDPolicy.get_default_config(), "epochs": 1, "random_seed": 42, "max_history": 3,
+                                   "constrain_similarities": True, "evaluate_every_number_of_epochs": -1},
+                                  LocalModelStorage(tmp_path_factory.mktemp("ted")), Resource("ted"),
+                                  ExecutionContext(GraphSchema({}), "test"))
+        policy.train(trackers, domain)
+    return policy, domain
+
+
+def ted_conversations(domain: Domain) -> list[DialogueStateTracker]:
+    def said(intent: str, entities: list[dict[str, Any]] | None = None) -> list[Event]:
+        return [ActionExecuted("action_listen"),
+                UserUttered(intent, {"name": intent, "confidence": 0.9}, entities or [])]
+
+    savings = [{"entity": "account_type", "value": "savings", "start": 0, "end": 7}]
+    conversations = [
+        said("greet"),
+        [*said("greet"), ActionExecuted("utter_greet"), *said("check_balance")],
+        [*said("transfer_money", savings), SlotSet("account_type", "savings")],
+        [*said("transfer_money", savings), SlotSet("account_type", "savings"),
+         ActionExecuted("action_prepare_transfer")],
+        [*said("goodbye"), ActionExecuted("utter_goodbye"), *said("greet"), ActionExecuted("utter_greet")],
+        # more than max_history turns ago, the same last three states as the second
+        [*said("goodbye"), ActionExecuted("utter_goodbye"), *said("goodbye"), ActionExecuted("utter_goodbye"),
+         *said("greet"), ActionExecuted("utter_greet"), *said("check_balance")],
+    ]
+    return [DialogueStateTracker.from_events(f"customer {n}", events, slots=domain.slots)
+            for n, events in enumerate(conversations)]
+
+
+def count_inferences(policy: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    runs: list[int] = []
+    run_inference = policy.model.run_inference
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        runs.append(1)
+        return run_inference(*args, **kwargs)
+
+    monkeypatch.setattr(policy.model, "run_inference", counted)
+    monkeypatch.setitem(policy.__dict__, rasa_patches._TED_CACHE, OrderedDict())
+    return runs
+
+
+def test_ted_predicts_what_it_predicts_as_installed(patched: None, trained_ted: tuple[Any, Domain],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    policy, domain = trained_ted
+    count_inferences(policy, monkeypatch)
+    rasas_own = rasa_patches.ted_predict_action_probabilities.__rasa_original__  # type: ignore[attr-defined]
+    for _round in range(2):  # worked out, then kept
+        for tracker in ted_conversations(domain):
+            expected = rasas_own(policy, tracker, domain)
+            prediction = policy.predict_action_probabilities(tracker, domain)
+            assert prediction.probabilities == expected.probabilities
+            assert (prediction.policy_name, prediction.policy_priority, prediction.is_end_to_end_prediction) == (
+                expected.policy_name, expected.policy_priority, expected.is_end_to_end_prediction)
+
+
+def test_a_dialogue_state_seen_before_is_not_run_through_the_network_again(
+    patched: None, trained_ted: tuple[Any, Domain], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy, domain = trained_ted
+    runs = count_inferences(policy, monkeypatch)
+    conversations = ted_conversations(domain)
+    for tracker in conversations:
+        policy.predict_action_probabilities(tracker, domain)
+    assert len(runs) == len(conversations) - 1  # the last one ends in the second one's states
+    for tracker in conversations:
+        policy.predict_action_probabilities(tracker, domain)
+    assert len(runs) == len(conversations) - 1
+
+
+def test_the_ensemble_changing_a_prediction_does_not_change_the_kept_one(
+    patched: None, trained_ted: tuple[Any, Domain], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy, domain = trained_ted
+    count_inferences(policy, monkeypatch)
+    tracker = ted_conversations(domain)[1]
+    first = policy.predict_action_probabilities(tracker, domain)
+    expected = list(first.probabilities)
+    first.probabilities[first.max_confidence_index] = 0.0  # as the ensemble rejects an action
+    assert policy.predict_action_probabilities(tracker, domain).probabilities == expected
+
+
+def test_only_the_latest_predictions_are_kept(patched: None, trained_ted: tuple[Any, Domain],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    policy, domain = trained_ted
+    runs = count_inferences(policy, monkeypatch)
+    monkeypatch.setattr(rasa_patches, "TED_PREDICTIONS_KEPT", 2)
+    first, second, third = ted_conversations(domain)[:3]
+    for tracker in (first, second, third, third, second, first):
+        policy.predict_action_probabilities(tracker, domain)
+    assert len(policy.__dict__[rasa_patches._TED_CACHE]) == 2
+    assert len(runs) == 4  # the first was let go for the third, so it ran again
+
+
+def test_a_ted_trained_on_message_text_runs_as_installed(patched: None, trained_ted: tuple[Any, Domain],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from rasa.core.policies.policy import PolicyPrediction
+    from rasa.shared.nlu.constants import TEXT
+
+    policy, domain = trained_ted
+    count_inferences(policy, monkeypatch)
+    monkeypatch.setattr(policy, "fake_features", {**policy.fake_features, TEXT: []})  # as end-to-end stories leave it
+    runs: list[int] = []
+
+    def rasas_own(*_: Any, **__: Any) -> PolicyPrediction:  # TED itself would read the message's text here
+        runs.append(1)
+        return PolicyPrediction([0.5, 0.5], "TEDPolicy")
+
+    monkeypatch.setattr(rasa_patches.ted_predict_action_probabilities, "__rasa_original__", rasas_own)
+    tracker = ted_conversations(domain)[0]
+    policy.predict_action_probabilities(tracker, domain)
+    policy.predict_action_probabilities(tracker, domain)
+    assert len(runs) == 2
+    assert not policy.__dict__[rasa_patches._TED_CACHE]
