@@ -221,6 +221,13 @@ def _kill_leftovers() -> None:
         server.signal_group(signal.SIGKILL)
 
 
+async def stop_servers(servers: list[Server]) -> None:
+    """Stop each server (its whole process group) and forget it."""
+    await asyncio.gather(*(server.stop() for server in servers), return_exceptions=True)
+    for server in servers:
+        _live_servers.discard(server)
+
+
 @dataclass(frozen=True)
 class GraphCall:
     """One message the bot sent through the Graph API (read receipts are not messages)."""
@@ -383,7 +390,7 @@ class BotStack:
         return status
 
 
-async def _wait_until_ready(stack_servers: list[Server], url: str, deadline: float) -> None:
+async def wait_until_ready(stack_servers: list[Server], url: str, deadline: float) -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         while True:
             for server in stack_servers:
@@ -474,9 +481,9 @@ async def bot_stack(
             )
             servers.append(bot)
             deadline = time.monotonic() + startup_timeout
-            await _wait_until_ready(servers, f"http://{HOST}:{action_port}/health", deadline)
+            await wait_until_ready(servers, f"http://{HOST}:{action_port}/health", deadline)
             # The channel's routes exist only once the model is loaded (Rasa loads it before listening).
-            await _wait_until_ready(servers, f"http://{HOST}:{rasa_port}/webhooks/whatsapp/", deadline)
+            await wait_until_ready(servers, f"http://{HOST}:{rasa_port}/webhooks/whatsapp/", deadline)
             verification = await running.sandbox.verify_bot_webhook()
             if verification["state"] != "verified":
                 raise StackError(f"Meta's webhook verification failed: {verification['detail']}")
@@ -498,9 +505,7 @@ async def bot_stack(
             level = sandbox_log.level
             sandbox_log.setLevel(logging.ERROR)
             try:
-                await asyncio.gather(*(server.stop() for server in servers), return_exceptions=True)
-                for server in servers:
-                    _live_servers.discard(server)
+                await stop_servers(servers)
                 if outbox is not None:
                     await outbox.close()
                 await running.stop()

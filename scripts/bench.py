@@ -620,13 +620,13 @@ async def rest_stack(model: Path, startup_timeout: float) -> AsyncIterator[tuple
     """The action server and ``rasa run`` with Rasa's REST channel, on loopback only."""
     from checks.stack import (
         HOST,
-        _live_servers,
-        _wait_until_ready,
         free_port,
         launch,
         rasa_executable,
         server_environment,
+        stop_servers,
         venv_python,
+        wait_until_ready,
         write_endpoints,
     )
 
@@ -649,8 +649,8 @@ async def rest_stack(model: Path, startup_timeout: float) -> AsyncIterator[tuple
                 "--interface", HOST, "--credentials", str(REPO / "credentials.local.yml"),
                 "--endpoints", str(endpoints)], env, workdir / "rasa.log"))
             deadline = time.monotonic() + startup_timeout
-            await _wait_until_ready(servers, f"http://{HOST}:{action_port}/health", deadline)
-            await _wait_until_ready(servers, f"http://{HOST}:{rasa_port}/webhooks/rest/", deadline)
+            await wait_until_ready(servers, f"http://{HOST}:{action_port}/health", deadline)
+            await wait_until_ready(servers, f"http://{HOST}:{rasa_port}/webhooks/rest/", deadline)
             channel = RestChannel(f"http://{HOST}:{rasa_port}/webhooks/rest/webhook")
             try:
                 yield channel, Processes({"rasa": servers[1].process.pid, "actions": servers[0].process.pid,
@@ -658,9 +658,7 @@ async def rest_stack(model: Path, startup_timeout: float) -> AsyncIterator[tuple
             finally:
                 await channel.close()
         finally:
-            await asyncio.gather(*(server.stop() for server in servers), return_exceptions=True)
-            for server in servers:
-                _live_servers.discard(server)
+            await stop_servers(servers)
 
 
 STACKS = {"whatsapp": whatsapp_stack, "rest": rest_stack}

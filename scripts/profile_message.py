@@ -44,11 +44,11 @@ from checks.stack import (
     HOST,
     MODEL,
     STARTUP_TIMEOUT,
-    _wait_until_ready,
     free_port,
     launch,
     rasa_executable,
     server_environment,
+    wait_until_ready,
     write_endpoints,
 )
 
@@ -84,7 +84,7 @@ async def profile(args: argparse.Namespace) -> int:
         actions = launch("action server", [rasa_executable(), "run", "actions", "--actions", "actions",
                                            "--port", str(action_port)], env, workdir / "actions.log")
         try:
-            await _wait_until_ready([actions], f"http://{HOST}:{action_port}/health",
+            await wait_until_ready([actions], f"http://{HOST}:{action_port}/health",
                                     time.monotonic() + STARTUP_TIMEOUT)
             endpoints = AvailableEndpoints.read_endpoints(str(write_endpoints(workdir, action_port)))
             agent = await load_agent(model_path=str(args.model), endpoints=endpoints)
