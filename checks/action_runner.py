@@ -8,7 +8,6 @@ import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +34,6 @@ def read_domain(directory: Path = ROOT / "domain") -> dict[str, Any]:
 
 DOMAIN: dict[str, Any] = read_domain()
 SENDER = "2348031234567"  # a WhatsApp sender id is the customer's phone number
-
-# Saturday 15 March 2025, 10:30 in Lagos.
-START = datetime(2025, 3, 15, 9, 30, tzinfo=timezone.utc)
-
-
-class Clock:
-    """A clock that only moves when a test says so: call it for the time, `advance` it or set `now`."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
 
 def make_tracker(
     text: str = "",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from banking.store import ensure_indexes, in_memory_database
-from checks.action_runner import Clock
+from checks.clock import Clock
 
 
 @pytest.fixture

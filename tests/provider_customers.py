@@ -16,7 +16,8 @@ from banking.mono import MonoClient, MonoConfig, MonoProvider
 from banking.plaid_provider import PlaidConfig, PlaidProvider
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
-from checks.action_runner import SENDER, Clock
+from checks.action_runner import SENDER
+from checks.clock import Clock
 from sandbox.fake_mono import SECRET_KEY, WEBHOOK_SECRET, FakeMono, MonoAccount
 from sandbox.fake_plaid import CLIENT_ID, SECRET, FakePlaid
 

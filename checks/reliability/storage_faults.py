@@ -19,17 +19,9 @@ from banking.identity import user_key
 from banking.models import Receipt
 from banking.service import EXECUTION_LEASE, BankingService
 from banking.store import ensure_indexes, in_memory_database
+from checks.clock import Clock
 from checks.interposed_db import Fault, InterposedDatabase, Trace
 from checks.reliability.common import SALT, Outcome, captured_logs, new_bank, payee, sender_number
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 3, 17, 10, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
 
 _FAULT_KINDS: tuple[tuple[type[PyMongoError], bool], ...] = (
     (AutoReconnect, False), (AutoReconnect, True), (OperationFailure, False))
@@ -50,7 +42,7 @@ def storage_faults(kinds: tuple[str, ...] = ("external", "own", "bill")) -> Outc
     outcome = Outcome("storage faults during confirmation")
     started = time.perf_counter()
     rng = random.Random(4)
-    clock = _Clock()
+    clock = Clock(datetime(2025, 3, 17, 10, 0, tzinfo=timezone.utc))
     base = in_memory_database()
     ensure_indexes(base)
     db = InterposedDatabase(base)
@@ -106,7 +98,7 @@ def storage_faults(kinds: tuple[str, ...] = ("external", "own", "bill")) -> Outc
 
 
 def _one_fault(service: BankingService, db: InterposedDatabase, user: str, op: Any, arm: Callable[[], Fault],
-               clock: _Clock, outcome: Outcome, figures: Counter[str]) -> None:
+               clock: Clock, outcome: Outcome, figures: Counter[str]) -> None:
     before = {account.type: account.balance_kobo for account in service.balances(user)}
     fault = arm()
     first = _confirm(service, user, op.op_id)

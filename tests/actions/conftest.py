@@ -12,7 +12,8 @@ from actions import runtime
 from banking.config import Settings
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from checks.action_runner import Clock, make_tracker
+from checks.action_runner import make_tracker
+from checks.clock import Clock
 from sandbox.fake_mono import FakeMono, MonoAccount
 from tests.provider_customers import MONO_ACCOUNT, fake_mono, link_at_mono
 

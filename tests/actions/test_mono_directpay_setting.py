@@ -20,7 +20,8 @@ from banking import errors
 from banking.config import Settings
 from banking.providers import provider_setting_problems, require_provider_settings
 from banking.service import BankingService
-from checks.action_runner import DOMAIN, Clock, entity, make_tracker, reply_to_confirmation, run
+from checks.action_runner import DOMAIN, entity, make_tracker, reply_to_confirmation, run
+from checks.clock import Clock
 from sandbox.fake_mono import FakeMono
 from tests.provider_customers import mono_services
 

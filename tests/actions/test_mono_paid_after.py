@@ -21,7 +21,8 @@ from actions.payments import (
     ActionPrepareTransfer,
 )
 from banking.service import BankingService
-from checks.action_runner import DOMAIN, Clock, entity, make_tracker, reply_to_confirmation, run
+from checks.action_runner import DOMAIN, entity, make_tracker, reply_to_confirmation, run
+from checks.clock import Clock
 from sandbox.fake_mono import FakeMono
 from tests.provider_customers import mono_services
 

@@ -16,7 +16,8 @@ from actions.accounts import ActionCheckBalance, ActionShowReceipt
 from actions.forms import ValidateBillForm, ValidateTransferForm
 from actions.payments import ActionConfirmPending, ActionPaymentUpdated, ActionPrepareTransfer
 from banking.service import BankingService
-from checks.action_runner import Clock, entity, make_tracker, reply_to_confirmation, run
+from checks.action_runner import entity, make_tracker, reply_to_confirmation, run
+from checks.clock import Clock
 from sandbox.fake_mono import FakeMono
 from tests.provider_customers import mono_services
 

@@ -11,7 +11,7 @@ import pytest
 from banking.config import Settings
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from checks.action_runner import Clock
+from checks.clock import Clock
 
 
 @pytest.fixture

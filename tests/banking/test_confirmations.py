@@ -24,7 +24,7 @@ from banking.errors import (
 from banking.models import PendingOperation, Receipt, Settled
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from checks.action_runner import START, Clock
+from checks.clock import START, Clock
 from checks.interposed_db import Fault, InterposedDatabase, Pause
 
 CHECKING, SAVINGS = 4_532_050, 12_545_000

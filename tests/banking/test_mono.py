@@ -19,7 +19,8 @@ from banking.linking import LINK_TTL, reference_key
 from banking.mono import is_valid_mono_secret, parse_mono_event
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
-from checks.action_runner import SENDER, Clock
+from checks.action_runner import SENDER
+from checks.clock import Clock
 from sandbox.fake_mono import WEBHOOK_SECRET, FakeMono, MonoAccount, sample_transactions
 from tests.provider_customers import connect_at_mono, fake_mono, mono_services, mono_webhook
 

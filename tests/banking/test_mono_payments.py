@@ -18,7 +18,8 @@ from banking.hosted import ProviderError
 from banking.models import ProviderPayment, Receipt
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
-from checks.action_runner import SENDER, Clock
+from checks.action_runner import SENDER
+from checks.clock import Clock
 from sandbox.fake_mono import FakeMono, MonoAccount, sample_transactions
 from tests.provider_customers import fake_mono, link_at_mono, mono_services, mono_webhook
 

@@ -24,7 +24,8 @@ from banking.crypto import is_sealed
 from banking.plaid_provider import PlaidConfig, PlaidProvider, VerificationKeys, verify_plaid_webhook
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
-from checks.action_runner import SENDER, Clock
+from checks.action_runner import SENDER
+from checks.clock import Clock
 from sandbox.fake_plaid import CLIENT_ID, SECRET, FakePlaid
 
 USER = "c9" * 32

@@ -15,7 +15,7 @@ from banking.errors import ConfirmationExpired
 from banking.sandbox import SandboxProvider
 from banking.sealing import UNREADABLE
 from banking.service import BankingService
-from checks.action_runner import START, Clock
+from checks.clock import START, Clock
 from scripts.reencrypt import main as reencrypt_main
 
 OLD_HEX = "3f1c9a7e5b2d4c6e8a0b1d3f5e7c9a2b4d6f8e0a1c3e5b7d9f2a4c6e8b0d1f3a"

@@ -22,7 +22,7 @@ from banking.errors import (
 )
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from checks.action_runner import START, Clock
+from checks.clock import START, Clock
 
 STRANGER = "f0" * 32
 

@@ -32,7 +32,7 @@ from banking.errors import (
 )
 from banking.models import Receipt
 from banking.service import BankingService
-from checks.action_runner import START, Clock
+from checks.clock import START, Clock
 
 CHECKING, SAVINGS = 4_532_050, 12_545_000
 PAYEE = "0123456789"

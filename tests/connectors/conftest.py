@@ -13,7 +13,7 @@ from sanic import Sanic
 from actions import runtime
 from banking.service import BankingService
 from banking.store import in_memory_database
-from checks.action_runner import Clock
+from checks.clock import Clock
 from checks.whatsapp_fakes import (
     APP_SECRET,
     PHONE_NUMBER_ID,

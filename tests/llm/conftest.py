@@ -16,7 +16,8 @@ from banking.config import Settings
 from banking.identity import user_key
 from banking.sandbox import SandboxProvider
 from banking.service import BankingService
-from checks.action_runner import SENDER, Clock
+from checks.action_runner import SENDER
+from checks.clock import Clock
 from checks.llm_support import OTHER_SENDER, Ticker, llm_config, make_assistant
 from sandbox.fake_groq import FakeGroq
 
