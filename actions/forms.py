@@ -7,19 +7,21 @@ either accepts a canonical value or answers with the reason and asks again.
 
 from __future__ import annotations
 
+import json
 import re
 from abc import ABC, abstractmethod
 from decimal import Decimal
 from typing import Any, Dict, List
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.runtime import FLOW_SLOTS, banking, call, customer, latest_intent, utter_refusal
+from actions.runtime import FLOW_SLOTS, account_label, banking, call, customer, latest_intent, utter_refusal
 from banking import catalog, errors
+from banking.models import ACCOUNT_ORDER, Account
 from banking.money import amount_entity_value, format_naira, parse_amount_kobo
 from banking.number_roles import read_numbers
 from banking.phone import normalise_phone_number
@@ -165,24 +167,117 @@ async def answered_or_asked_again(
     return events
 
 
+# ---------------------------------------------------------------- the customer's own accounts
+# The sandbox opens Checking and Savings, which the domain's fixed questions and buttons name.
+# A provider's link (Mono, Plaid) holds whatever accounts the customer really has: often one.
+FIXED_ACCOUNTS = {("checking", "Checking"), ("savings", "Savings")}
+
+
+async def own_accounts(tracker: Tracker) -> List[Account]:
+    """The customer's linked accounts (none when no bank is linked); read from our records, no provider call."""
+    profile = await call(banking().find_profile, customer(tracker))
+    return list(profile.accounts) if profile is not None else []
+
+
+def named_by_fixed_question(accounts: List[Account]) -> bool:
+    """True when the domain's fixed Checking / Savings question is exactly right for these accounts."""
+    return not accounts or {(account.type, account.name) for account in accounts} == FIXED_ACCOUNTS
+
+
+def account_lines(accounts: List[Account]) -> str:
+    return "\n".join(f"• {account.name} ({account.masked_number})" for account in accounts)
+
+
+def account_buttons(accounts: List[Account]) -> List[Dict[str, str]]:
+    """One reply button per account; the payload is the one NLU, stories and the fixed buttons use."""
+    return [{"title": f"{account.name} {account.masked_number}",
+             "payload": "/inform" + json.dumps({"account_type": account.type}, separators=(",", ":"))}
+            for account in accounts]
+
+
+def account_named(account: Account) -> str:
+    return f"{account.name} ({account.masked_number})"
+
+
+def utter_unknown_account(dispatcher: CollectingDispatcher, accounts: List[Account]) -> None:
+    """An account the customer does not have: the accounts they do have, to pick from."""
+    if named_by_fixed_question(accounts):
+        dispatcher.utter_message(response="utter_unknown_account_type")
+    else:
+        dispatcher.utter_message(response="utter_unknown_account_listed", accounts=account_lines(accounts),
+                                 buttons=account_buttons(accounts))
+
+
+class ActionAskSourceAccount(Action):
+    """The money forms' question for the source account, with the customer's real accounts as buttons."""
+
+    def name(self) -> str:
+        return "action_ask_source_account"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        accounts = await own_accounts(tracker)
+        if named_by_fixed_question(accounts):
+            dispatcher.utter_message(response="utter_ask_source_account")
+        else:
+            dispatcher.utter_message(response="utter_ask_source_account_listed", accounts=account_lines(accounts),
+                                     buttons=account_buttons(accounts))
+        return []
+
+
+class ActionAskDestinationAccount(Action):
+    """Where a transfer goes: an account number, or one of the customer's other own accounts."""
+
+    def name(self) -> str:
+        return "action_ask_destination_account"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        accounts = await own_accounts(tracker)
+        if named_by_fixed_question(accounts):
+            dispatcher.utter_message(response="utter_ask_destination_account")
+            return []
+        others = [account for account in accounts if account.type != tracker.get_slot("source_account")]
+        if others:
+            dispatcher.utter_message(response="utter_ask_destination_account_listed", accounts=account_lines(others),
+                                     buttons=account_buttons(others))
+        else:  # one account: the money can only go to someone else's
+            dispatcher.utter_message(response="utter_ask_destination_account_number")
+        return []
+
+
 class SourceAccountMixin:
     async def extract_source_account(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
-        entities = _entities(tracker, "account_type")
-        if not entities or not _answers_form(tracker):
+        if not _answers_form(tracker):
             return {}
-        if tracker.get_slot("requested_slot") == "source_account":
+        entities = _entities(tracker, "account_type")
+        if entities and tracker.get_slot("requested_slot") == "source_account":
             return {"source_account": str(entities[0].get("value"))}
-        source = _account_type_after(_latest_text(tracker), entities, FROM_WORDS)
-        return {"source_account": source} if source else {}
+        source = _account_type_after(_latest_text(tracker), entities, FROM_WORDS) if entities else None
+        if source:
+            return {"source_account": source}
+        if tracker.get_slot("source_account") is None:
+            accounts = await own_accounts(tracker)
+            if len(accounts) == 1:  # nothing to choose: the money can only come from it
+                return {"source_account": accounts[0].type}
+        return {}
 
-    def validate_source_account(
+    async def validate_source_account(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         account = catalog.canonical_account_type(str(slot_value))
-        if account is None:
-            dispatcher.utter_message(response="utter_unknown_account_type")
+        accounts = await own_accounts(tracker)
+        if account is None or (accounts and account not in {a.type for a in accounts}):
+            if len(accounts) == 1:  # named one they do not have: the only one is said, and shown again before YES
+                only = accounts[0]
+                dispatcher.utter_message(response="utter_source_only_account",
+                                         asked=account_label(account) or str(slot_value), account=account_named(only))
+                return {"source_account": only.type}
+            utter_unknown_account(dispatcher, accounts)
             return {"source_account": None}
         if account == tracker.get_slot("destination_account"):
             dispatcher.utter_message(response="utter_same_account")
@@ -262,16 +357,24 @@ class ValidateTransferForm(SourceAccountMixin, AmountMixin, MoneyForm):
                 return {"destination_account": None}
             return {"destination_account": value}
         account = catalog.canonical_account_type(str(slot_value))
+        accounts = await own_accounts(tracker)
         if account is None:
-            dispatcher.utter_message(response="utter_unknown_account_type")
+            utter_unknown_account(dispatcher, accounts)
+            return {"destination_account": None}
+        types = [a.type for a in accounts] or list(ACCOUNT_ORDER)
+        if account not in types:
+            dispatcher.utter_message(response="utter_no_such_own_account", asked=account_label(account))
+            return {"destination_account": None}
+        if len(accounts) == 1:
+            dispatcher.utter_message(response="utter_only_one_account", account=account_named(accounts[0]))
             return {"destination_account": None}
         source = tracker.get_slot("source_account")
         if source == account:
             dispatcher.utter_message(response="utter_same_account")
             return {"destination_account": None}
-        # "send 10k to my savings" can only come from the other account
-        other = "checking" if account == "savings" else "savings"
-        return {"destination_account": account, "source_account": source or other}
+        # "send 10k to my savings" can only come from the other account, when there is just one other
+        others = [kind for kind in types if kind != account]
+        return {"destination_account": account, "source_account": source or (others[0] if len(others) == 1 else None)}
 
     async def validate_bank(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

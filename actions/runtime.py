@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, TypeVar
+from typing import Any, Callable, Dict, List, TypeVar
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -103,6 +103,11 @@ def account_label(account_type: str | None) -> str:
     return (account_type or "").capitalize()
 
 
+def joined(names: List[str]) -> str:
+    """"Savings", "Checking and Savings", "A, B and C"."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 # Which response explains which refusal; the banking core's error tree decides.
 REFUSALS: Dict[type, str] = {
     errors.NotConnected: "utter_not_connected",
@@ -145,6 +150,11 @@ def utter_refusal(
         "utter_provider_unavailable",
     )
     details: Dict[str, Any] = {"detail": str(error) or error.code}
+    if isinstance(error, errors.UnknownAccount):
+        if error.accounts:  # the accounts this customer really has, not a fixed "Checking and Savings"
+            details["accounts"] = joined(list(error.accounts))
+        else:  # a reference or record, not an account type: say what was not found
+            response = "utter_refuse_invalid_details"
     if isinstance(error, errors.InsufficientFunds):
         details["available"] = format_naira(getattr(error, "available_kobo", 0) or 0)
         details["amount"] = format_naira(amount_kobo or 0)

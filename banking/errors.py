@@ -6,7 +6,7 @@ full account number, so they are safe to log.
 
     BankingError                      code
     ├── NotConnected                  not_connected
-    ├── UnknownAccount                unknown_account
+    ├── UnknownAccount                unknown_account     (.accounts: the names the customer has)
     ├── InsufficientFunds             insufficient_funds  (.available_kobo)
     ├── LimitExceeded                 limit_exceeded      (.remaining_kobo, .limit_kobo)
     ├── AccountFrozen                 account_frozen
@@ -55,9 +55,16 @@ class NotConnected(BankingError):
 
 
 class UnknownAccount(BankingError):
-    """An account type, transaction reference or record the customer does not have."""
+    """An account type, transaction reference or record the customer does not have.
+
+    ``accounts``: for an account type, the names of the accounts the customer does have, so
+    the answer can name them ("You have Savings"), whatever the provider called them."""
 
     code = "unknown_account"
+
+    def __init__(self, message: str = "", *, accounts: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.accounts = accounts
 
 
 class InsufficientFunds(BankingError):

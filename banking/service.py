@@ -986,7 +986,8 @@ def _external_destination(account_number: str | None, bank: str | None) -> tuple
 def _account_type(profile: Profile, text: object) -> str:
     canonical = canonical_account_type(_as_text(text))
     if canonical is None or canonical not in {account.type for account in profile.accounts}:
-        raise UnknownAccount("you have no account of that type")
+        raise UnknownAccount("you have no account of that type",
+                             accounts=tuple(account.name for account in profile.accounts))
     return canonical
 
 

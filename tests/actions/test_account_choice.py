@@ -1,0 +1,170 @@
+"""Which account the money comes from (and goes to) is asked with the customer's real accounts:
+the sandbox's Checking and Savings as before, a Mono or Plaid link's own accounts by name and
+masked number, and nothing at all when there is only one. Real HTTP to the fake providers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.accounts import ActionCheckBalance
+from actions.forms import ActionAskDestinationAccount, ActionAskSourceAccount, ValidateAirtimeForm, ValidateTransferForm
+from banking.identity import user_key
+from banking.service import BankingService
+from checks.action_runner import DOMAIN, SENDER, entity, make_tracker, render, run
+from checks.clock import Clock
+from sandbox.fake_mono import FakeMono
+from tests.provider_customers import mono_services, plaid_customer
+
+SALT = "action-tests"
+MONO_SAVINGS = "Savings (******6789)"  # the fake Mono's one account: SAVINGS_ACCOUNT 0123456789
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime.now(timezone.utc).replace(microsecond=0))
+
+
+@pytest.fixture
+def on_mono(db: Any, clock: Clock, mono: FakeMono,
+            mono_customer: Callable[[BankingService], BankingService]) -> Iterator[BankingService]:
+    """The customer's GTBank linked through Mono (DirectPay on, so money can move): one Savings account."""
+    with mono_services(db, clock, mono, SALT) as build:
+        yield mono_customer(build())
+
+
+@pytest.fixture
+def on_plaid(db: Any, serve: Callable[[BankingService], BankingService]) -> Iterator[BankingService]:
+    """The customer's Plaid item: "Plaid Checking" ******0000 and "Plaid Saving" ******1111."""
+    with plaid_customer(db, user_key(SENDER, SALT), SENDER, salt=SALT) as service:
+        yield serve(service)
+
+
+def pidgin(message: dict[str, Any]) -> str:
+    """The Pidgin text of a response, its placeholders filled from the message."""
+    variant = next(v for v in DOMAIN["responses"][message["response"]] if "condition" in v)
+    return str(variant["text"]).format(**{k: v for k, v in message.items() if k not in ("response", "buttons")})
+
+
+async def start_transfer(text: str, entities: list[dict[str, Any]] | None = None) -> Any:
+    """The transfer form's validation on the customer's first message, as Rasa runs it when the form starts."""
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(text, "transfer_money", entities or [], slots={"amount": "5000"})
+    events = await ValidateTransferForm().run(dispatcher, tracker, DOMAIN)
+    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+    return slots, dispatcher.messages
+
+
+# ---------------------------------------------------------------- the sandbox: exactly as before
+
+
+async def test_sandbox_customer_is_asked_checking_or_savings_as_before(connected: str) -> None:
+    source = await run(ActionAskSourceAccount(), make_tracker(active_loop="transfer_form"))
+    destination = await run(ActionAskDestinationAccount(), make_tracker(active_loop="transfer_form"))
+
+    assert [m["response"] for m in source.messages] == ["utter_ask_source_account"]
+    assert source.messages[0].get("buttons") in (None, [])  # the domain's own Checking / Savings buttons only
+    assert source.text == "Which account should the money come from?"
+    assert [m["response"] for m in destination.messages] == ["utter_ask_destination_account"]
+    assert destination.messages[0].get("buttons") in (None, [])
+    assert [b["payload"] for b in DOMAIN["responses"]["utter_ask_source_account"][1]["buttons"]] == [
+        '/inform{{"account_type":"checking"}}', '/inform{{"account_type":"savings"}}']
+
+
+async def test_sandbox_customer_still_chooses_and_an_unknown_account_is_answered_as_before(connected: str) -> None:
+    slots, messages = await start_transfer("send 5k")
+    assert "source_account" not in slots or slots["source_account"] is None  # two accounts: they are asked
+
+    dispatcher = CollectingDispatcher()
+    result = await ValidateTransferForm().validate_source_account("domiciliary", dispatcher, make_tracker(), DOMAIN)
+    assert result == {"source_account": None}
+    assert render(dispatcher.messages[0], {}) == "You have a Checking and a Savings account. Please pick one."
+
+    balance = await run(ActionCheckBalance(), make_tracker("balance of my loan account", "check_balance",
+                                                           [entity("account_type", "loan")]))
+    assert balance.text == "I can't find that account. You have Checking and Savings."
+
+
+# ---------------------------------------------------------------- Mono: one Savings account
+
+
+async def test_mono_customer_with_one_account_is_not_asked_where_the_money_comes_from(on_mono: Any) -> None:
+    slots, messages = await start_transfer("send 5k")
+    assert slots.get("source_account") == "savings"
+    assert not any(m.get("response") == "utter_unknown_account_type" for m in messages)
+
+    airtime = CollectingDispatcher()
+    tracker = make_tracker("buy 500 airtime", "buy_airtime", slots={"amount": "500"})
+    events = await ValidateAirtimeForm().run(airtime, tracker, DOMAIN)
+    assert {"event": "slot", "name": "source_account", "value": "savings"} in [
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events]
+
+
+async def test_mono_customer_who_taps_checking_hears_their_only_account_is_used(on_mono: Any) -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateTransferForm().validate_source_account("checking", dispatcher, make_tracker(), DOMAIN)
+
+    assert result == {"source_account": "savings"}
+    assert render(dispatcher.messages[0], {}) == (
+        f"You don't have a Checking account here. The money will come from your only account, {MONO_SAVINGS}.")
+    assert "Checking and a Savings" not in render(dispatcher.messages[0], {})
+    assert pidgin(dispatcher.messages[0]) == (
+        f"You no get Checking account here. The money go comot from your only account, {MONO_SAVINGS}.")
+
+
+async def test_mono_customer_sending_to_an_own_account_they_do_not_have_gets_a_clear_answer(on_mono: Any) -> None:
+    to_checking = CollectingDispatcher()
+    missing = await ValidateTransferForm().validate_destination_account(
+        "checking", to_checking, make_tracker(slots={"source_account": "savings"}), DOMAIN)
+    to_savings = CollectingDispatcher()
+    same = await ValidateTransferForm().validate_destination_account(
+        "savings", to_savings, make_tracker(slots={"source_account": "savings"}), DOMAIN)
+    asked = await run(ActionAskDestinationAccount(), make_tracker(slots={"source_account": "savings"}))
+
+    assert missing == {"destination_account": None}
+    assert render(to_checking.messages[0], {}) == "You don't have a Checking account here."
+    assert same == {"destination_account": None}
+    assert render(to_savings.messages[0], {}) == (
+        f"{MONO_SAVINGS} is your only account here, so the money can't go to another account of yours.")
+    assert asked.text == "Where should the money go? Send the 10-digit account number."
+    assert not asked.messages[0].get("buttons")  # no "My Checking" / "My Savings" they do not have
+
+
+async def test_mono_customer_asking_for_a_checking_balance_is_told_what_they_have(on_mono: Any) -> None:
+    balance = await run(ActionCheckBalance(), make_tracker("my checking balance", "check_balance",
+                                                           [entity("account_type", "checking")]))
+    assert balance.text == "I can't find that account. You have Savings."
+
+
+# ---------------------------------------------------------------- Plaid: accounts with their own names
+
+
+async def test_plaid_customer_is_asked_with_their_accounts_names_and_masked_numbers(on_plaid: Any) -> None:
+    asked = await run(ActionAskSourceAccount(), make_tracker(active_loop="transfer_form"))
+
+    assert asked.text == ("Which account should the money come from?\n"
+                          "• Plaid Checking (******0000)\n• Plaid Saving (******1111)")
+    assert asked.messages[0]["buttons"] == [
+        {"title": "Plaid Checking ******0000", "payload": '/inform{"account_type":"checking"}'},
+        {"title": "Plaid Saving ******1111", "payload": '/inform{"account_type":"savings"}'},
+    ]
+    assert pidgin(asked.messages[0]).startswith("Which account make I take the money from?\n• Plaid Checking")
+
+
+async def test_plaid_customer_naming_an_account_they_lack_gets_their_accounts_listed(on_plaid: Any) -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateTransferForm().validate_source_account("domiciliary", dispatcher, make_tracker(), DOMAIN)
+    destination = await run(ActionAskDestinationAccount(), make_tracker(slots={"source_account": "checking"}))
+
+    assert result == {"source_account": None}
+    assert render(dispatcher.messages[0], {}) == (
+        "You don't have that account here. Your accounts are:\n"
+        "• Plaid Checking (******0000)\n• Plaid Saving (******1111)\nPlease pick one.")
+    assert [b["title"] for b in dispatcher.messages[0]["buttons"]] == ["Plaid Checking ******0000",
+                                                                       "Plaid Saving ******1111"]
+    assert destination.text.endswith("pick one of your own accounts:\n• Plaid Saving (******1111)")
+    assert [b["payload"] for b in destination.messages[0]["buttons"]] == ['/inform{"account_type":"savings"}']
