@@ -9,6 +9,7 @@ and only the operation that confirmation named (`pending_op_id`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from abc import ABC, abstractmethod
 from typing import Any, Dict, List
@@ -35,7 +36,7 @@ from actions.runtime import (
 )
 from banking import errors
 from banking.models import ProviderPayment
-from banking.money import format_naira, parse_amount_kobo
+from banking.money import format_money, format_naira, parse_amount_kobo
 
 RESET_FLOW = [SlotSet(name, None) for name in FLOW_SLOTS]
 
@@ -67,7 +68,8 @@ DONE_RESPONSE = {
 }
 
 
-def ask_for_yes(dispatcher: CollectingDispatcher, operation: Any, **extra: Any) -> List[EventType]:
+def ask_for_yes(dispatcher: CollectingDispatcher, operation: Any, currency: str = "NGN",
+                **extra: Any) -> List[EventType]:
     """Shows the confirmation of a pending operation and remembers which one it is.
 
     Its Yes/No buttons carry the operation's reference (``op_ref``), so a tap can only ever
@@ -84,7 +86,7 @@ def ask_for_yes(dispatcher: CollectingDispatcher, operation: Any, **extra: Any) 
     extra.pop("raising", None)
     dispatcher.utter_message(
         response=response,
-        amount=format_naira(operation.amount_kobo),
+        amount=format_money(operation.amount_kobo, currency),
         source=account_label(operation.source),
         destination=operation.destination_label,
         expires_at=local_time(operation.expires_at),
@@ -502,26 +504,29 @@ class ActionSetLimit(Action):
         amount = next(tracker.get_latest_entity_values("amount"), None)
         try:
             status = await call(banking().get_limit, user)
+            if not banking().provider_moves_money:  # Plaid (and Mono without DirectPay): nothing to limit here
+                dispatcher.utter_message(response="utter_limit_read_only_link")
+                return []
+            money = functools.partial(format_money, currency=status.currency)  # the link's own currency
             if amount is None:
                 dispatcher.utter_message(
                     response="utter_limit_status",
-                    limit=format_naira(status.limit_kobo),
-                    spent=format_naira(status.spent_today_kobo),
-                    remaining=format_naira(status.remaining_kobo),
+                    limit=money(status.limit_kobo),
+                    spent=money(status.spent_today_kobo),
+                    remaining=money(status.remaining_kobo),
                 )
                 if status.scheduled_limit_kobo is not None and status.limit_changes_at is not None:
                     dispatcher.utter_message(response="utter_limit_raise_scheduled",
-                                             amount=format_naira(status.scheduled_limit_kobo),
+                                             amount=money(status.scheduled_limit_kobo),
                                              when=local_datetime(status.limit_changes_at))
                 return []
             operation = await call(banking().prepare_set_limit, user, parse_amount_kobo(str(amount)) or 0)
         except errors.InvalidAmount:
-            dispatcher.utter_message(
-                response="utter_invalid_limit", max_limit=format_naira(banking().max_daily_limit_kobo)
-            )
+            dispatcher.utter_message(response="utter_invalid_limit", min_limit=money(100),
+                                     max_limit=money(banking().max_daily_limit_kobo))
             return []
         except errors.BankingError as error:
             utter_refusal(dispatcher, error)
             return []
-        return ask_for_yes(dispatcher, operation, old_limit=format_naira(status.limit_kobo),
+        return ask_for_yes(dispatcher, operation, status.currency, old_limit=money(status.limit_kobo),
                            raising=operation.amount_kobo > status.limit_kobo)

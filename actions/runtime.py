@@ -14,7 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from banking import errors
 from banking.config import Settings
 from banking.identity import user_key
-from banking.money import format_naira
+from banking.money import format_money, format_naira
 from banking.service import BankingService
 
 T = TypeVar("T")
@@ -163,8 +163,8 @@ def utter_refusal(
     if isinstance(error, errors.ChangeAlreadyScheduled) and change is not None:
         details["when"] = local_datetime(change.effective_at)
     if isinstance(error, errors.LimitExceeded):
-        details["remaining"] = format_naira(getattr(error, "remaining_kobo", 0) or 0)
-        details["limit"] = format_naira(getattr(error, "limit_kobo", 0) or 0)
+        details["remaining"] = format_money(error.remaining_kobo or 0, error.currency)
+        details["limit"] = format_money(error.limit_kobo or 0, error.currency)
     dispatcher.utter_message(response=response, **details)
 
 

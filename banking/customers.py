@@ -59,7 +59,7 @@ from banking.errors import (
     StorageError,
 )
 from banking.models import ACCOUNT_ORDER, Account, LimitStatus, Profile, Receipt, ScheduledChange, Transaction, as_utc
-from banking.money import format_naira, mask_account_number
+from banking.money import format_money, format_naira, mask_account_number
 from banking.periods import LAGOS
 from banking.phone import mask_phone_number
 from banking.sealing import Sealer
@@ -539,7 +539,18 @@ def limit_status(document: dict[str, Any], now: datetime) -> LimitStatus:
     raise_ = document.get("scheduled", {}).get("raise_limit")
     return LimitStatus(limit_kobo=limit, spent_today_kobo=spent, remaining_kobo=max(0, limit - spent),
                        scheduled_limit_kobo=int(raise_["new_limit_kobo"]) if raise_ else None,
-                       limit_changes_at=as_utc(raise_["effective_at"]) if raise_ else None)
+                       limit_changes_at=as_utc(raise_["effective_at"]) if raise_ else None,
+                       currency=link_currency(document))
+
+
+def link_currency(document: dict[str, Any]) -> str:
+    """The currency of the link's accounts (checking first): what totals, summaries and the limit count.
+    One link is one bank, so its accounts share a currency; a transaction in another one is
+    listed in its own currency and left out of the totals rather than added as if it were."""
+    accounts = document.get("link", {}).get("accounts", {})
+    for kind in sorted(accounts, key=lambda k: (k != "checking", k)):
+        return str(accounts[kind].get("currency") or "NGN")
+    return "NGN"
 
 
 def scheduled_changes(document: dict[str, Any] | None) -> list[ScheduledChange]:
@@ -597,9 +608,9 @@ def _refuse_over_limit(document: dict[str, Any], day: str, amount: int, counts: 
     limit = int(document["daily_limit_kobo"])
     spent = int(document.get("spent", {}).get(day, 0))
     if counts and spent + amount > limit:
-        remaining = max(0, limit - spent)
-        raise LimitExceeded(f"only {format_naira(remaining)} of today's limit is left",
-                            remaining_kobo=remaining, limit_kobo=limit)
+        remaining, currency = max(0, limit - spent), link_currency(document)
+        raise LimitExceeded(f"only {format_money(remaining, currency)} of today's limit is left",
+                            remaining_kobo=remaining, limit_kobo=limit, currency=currency)
 
 
 def _refuse_if_scheduled(document: dict[str, Any], key: str) -> None:

@@ -8,7 +8,7 @@ full account number, so they are safe to log.
     ├── NotConnected                  not_connected
     ├── UnknownAccount                unknown_account     (.accounts: the names the customer has)
     ├── InsufficientFunds             insufficient_funds  (.available_kobo)
-    ├── LimitExceeded                 limit_exceeded      (.remaining_kobo, .limit_kobo)
+    ├── LimitExceeded                 limit_exceeded      (.remaining_kobo, .limit_kobo, .currency)
     ├── AccountFrozen                 account_frozen
     ├── NotFrozen                     not_frozen
     ├── InvalidAmount                 invalid_amount
@@ -82,10 +82,12 @@ class LimitExceeded(BankingError):
 
     code = "limit_exceeded"
 
-    def __init__(self, message: str = "", *, remaining_kobo: int = 0, limit_kobo: int = 0) -> None:
+    def __init__(self, message: str = "", *, remaining_kobo: int = 0, limit_kobo: int = 0,
+                 currency: str = "NGN") -> None:
         super().__init__(message)
         self.remaining_kobo = remaining_kobo
         self.limit_kobo = limit_kobo
+        self.currency = currency  # of the link the money would leave: what the two amounts count
 
 
 class AccountFrozen(BankingError):

@@ -107,13 +107,15 @@ class SpendingSummary:
 @dataclass(frozen=True)
 class LimitStatus:
     """Today's daily limit and what is left of it; a confirmed raise waiting out its cooling-off
-    shows as ``scheduled_limit_kobo`` from ``limit_changes_at``."""
+    shows as ``scheduled_limit_kobo`` from ``limit_changes_at``. Amounts are minor units of
+    ``currency``, the link's, as the money it limits."""
 
     limit_kobo: int
     spent_today_kobo: int
     remaining_kobo: int
     scheduled_limit_kobo: int | None = None
     limit_changes_at: datetime | None = None
+    currency: str = "NGN"
 
 
 @dataclass(frozen=True)

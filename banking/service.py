@@ -52,6 +52,7 @@ from banking.customers import (
     MONEY_KINDS,
     Customers,
     limit_status,
+    link_currency,
     mask_reference,
     new_link,
     profile_from_doc,
@@ -94,7 +95,7 @@ from banking.models import (
     TransactionPage,
     as_utc,
 )
-from banking.money import MAX_AMOUNT_KOBO, format_naira, mask_account_number
+from banking.money import MAX_AMOUNT_KOBO, format_money, format_naira, mask_account_number
 from banking.periods import Period, parse_period
 from banking.phone import mask_phone_number, normalise_phone_number
 from banking.providers import BankProvider
@@ -418,7 +419,7 @@ class BankingService:
             raise InvalidAmount("the minimum is above the maximum")
         matches = [t for t in self._transactions_in(user, document, period) if wanted.matches(t)]
         size = max(1, min(limit, MAX_PAGE))
-        currency = _link_currency(document)
+        currency = link_currency(document)
         return TransactionPage(
             items=tuple(matches[:size]),
             total_count=len(matches),
@@ -433,7 +434,7 @@ class BankingService:
         """Debits by category (largest first), money in and out, and the top merchants."""
         document = self._customers.connected(user)
         period = parse_period(period_text, self._now())
-        currency = _link_currency(document)
+        currency = link_currency(document)
         transactions = [t for t in self._transactions_in(user, document, period) if t.currency == currency]
         debits = [t for t in transactions if t.direction == "debit"]
         credits = [t for t in transactions if t.direction == "credit" and t.category != "savings"]
@@ -605,6 +606,8 @@ class BankingService:
         (ChangeAlreadyScheduled) while another raise is waiting."""
         with self._refusals_audited(user, "set_limit", new_limit_kobo):
             document = self._customers.connected(user)
+            if not self.provider_moves_money:  # no money leaves this link here: a limit on it would limit nothing
+                raise ReadOnlyLink(f"{self._provider.name} links are read-only here: money cannot move from this chat")
             if not _is_kobo(new_limit_kobo) or not 0 < new_limit_kobo <= MAX_DAILY_LIMIT_KOBO:
                 raise InvalidAmount(
                     f"the daily limit must be above ₦0 and at most {format_naira(MAX_DAILY_LIMIT_KOBO)}")
@@ -950,16 +953,6 @@ def _history_document(provider: str, transaction: ProviderTransaction, types: di
     }
 
 
-def _link_currency(document: dict[str, Any]) -> str:
-    """The currency of the link's accounts (checking first): what totals and summaries add up.
-    One link is one bank, so its accounts share a currency; a transaction in another one is
-    listed in its own currency and left out of the totals rather than added as if it were."""
-    accounts = document.get("link", {}).get("accounts", {})
-    for kind in sorted(accounts, key=lambda k: (k != "checking", k)):
-        return str(accounts[kind].get("currency") or "NGN")
-    return "NGN"
-
-
 def _payment_description(operation: dict[str, Any]) -> str:
     """What the customer reads on Mono's page: the kind and our receipt reference, never a name or number."""
     what = {"transfer": "Transfer", "bill": "Bill payment", "airtime": "Airtime"}[operation["kind"]]
@@ -1001,8 +994,9 @@ def _require_funds(profile: Profile, source: str, amount_kobo: int) -> None:
 def _require_within_limit(document: dict[str, Any], amount_kobo: int, now: datetime) -> None:
     status = limit_status(document, now)
     if amount_kobo > status.remaining_kobo:
-        raise LimitExceeded(f"only {format_naira(status.remaining_kobo)} of today's limit is left",
-                            remaining_kobo=status.remaining_kobo, limit_kobo=status.limit_kobo)
+        raise LimitExceeded(f"only {format_money(status.remaining_kobo, status.currency)} of today's limit is left",
+                            remaining_kobo=status.remaining_kobo, limit_kobo=status.limit_kobo,
+                            currency=status.currency)
 
 
 def _is_kobo(value: object) -> bool:
