@@ -12,7 +12,7 @@ from rasa_sdk.forms import ValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.accounts import balance_lines
-from actions.runtime import banking, call, customer, latest_entity, latest_intent, utter_refusal
+from actions.runtime import banking, call, customer, latest_entity, latest_intent, local_time, utter_refusal
 from assistant_llm.fallback import merge_entities
 from assistant_llm.runtime import assistant
 from banking import errors
@@ -110,9 +110,25 @@ class ActionBankUpdated(Action):
             elif news == "reauth_required":
                 invitation = await call(banking().start_bank_reauth, user, tracker.sender_id)
                 dispatcher.utter_message(response="utter_bank_reauth_link", url=invitation.url)
+            elif news == "link_replaced":
+                await tell_link_replaced(dispatcher, user)
         except errors.BankingError as error:
             utter_refusal(dispatcher, error)
         return []
+
+
+async def tell_link_replaced(dispatcher: CollectingDispatcher, user: str) -> None:
+    """The customer finished an older link page they had asked to replace: nothing was linked from it.
+    They hear what to do now: nothing (a bank is linked), the newest link (until when), or ask again."""
+    profile = await call(banking().find_profile, user)
+    if profile is not None:
+        dispatcher.utter_message(response="utter_old_link_already_connected", bank=profile.bank)
+        return
+    until = await call(banking().open_link_until, user)
+    if until is not None:
+        dispatcher.utter_message(response="utter_old_link_use_newest", until=local_time(until))
+    else:
+        dispatcher.utter_message(response="utter_old_link_connect_again")
 
 
 class ActionHumanHandoff(Action):

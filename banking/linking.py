@@ -13,7 +13,10 @@ database (``bank_links``, ``bank_events``)::
                  sender     the conversation to tell, sealed (Rasa replies to it)
                  provider_key  SHA-256 of the provider's own handle (Plaid's link_token), for look-up
                  status     open ─ webhook ─► authorised ─ action ─► completing ─► completed
-                                  └─ expires_at passes: never authorised (the webhook is ignored)
+                                  ├─ expires_at passes: never authorised (the webhook is ignored)
+                                  └─ the customer asks again: replaced (a newer link is theirs now)
+                 finished_late_at  a replaced link the customer finished anyway: never authorised, its
+                            credential dropped; the conversation is told once to use the newer link
                  credential the provider's result (Mono account id, Plaid public token), sealed
     bank_events  _id        provider:event key; one per webhook delivery handled, so a retry of
                             the same delivery is answered 200 and does nothing
@@ -176,6 +179,8 @@ class BankLinks:
             return_document=ReturnDocument.AFTER)
         if updated is None:
             redelivery = found["status"] == "authorised" and self._same_credential(found, credential)
+            if not redelivery and found["status"] == "replaced":
+                return self._finished_after_replaced(found, provider, now)
             if not redelivery:
                 logger.warning("a %s webhook for a link that is %s was ignored", provider,
                                "expired" if found["status"] == "open" else found["status"])
@@ -190,6 +195,27 @@ class BankLinks:
             {"user": user, "provider": provider, "status": "completed"}, sort=[("created_at", -1)], limit=1)
         for document in found:
             return self._delivery(document, intent, entities)
+        return None
+
+    def _finished_after_replaced(self, found: dict[str, Any], provider: str, now: datetime) -> Delivery | None:
+        """The customer finished a link they had asked to replace. It links nothing (the newest link is
+        the one they asked for, and a link is made once), and its credential is not kept; they are told,
+        once, however often the provider sends it."""
+        first = self._links.find_one_and_update(
+            {"_id": found["_id"], "status": "replaced", "finished_late_at": {"$exists": False}},
+            {"$set": {"finished_late_at": now}})
+        if first is None:
+            logger.info("a %s webhook for a replaced link the customer was already told about; ignored", provider)
+            return None
+        logger.info("a %s webhook finished a replaced link; nothing linked, the customer is told", provider)
+        return self._delivery(found, "EXTERNAL_bank_updated", {"bank_event": "link_replaced"})
+
+    def open_until(self, user: str) -> datetime | None:
+        """When the customer's newest link expires, if it is still open and unexpired; else None."""
+        found = self._links.find({"user": user, "status": "open", "expires_at": {"$gt": self._now()}},
+                                 sort=[("created_at", -1)], limit=1)  # opening one replaces the others
+        for document in found:
+            return as_utc(document["expires_at"])
         return None
 
     # ----------------------------------------------------------------- completing (action server)

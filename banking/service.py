@@ -289,6 +289,11 @@ class BankingService:
         return BankLinkOutcome(kind="connected", profile=self.profile(user), data_ready=result.data_ready)
 
     @_guard_storage
+    def open_link_until(self, user: str) -> datetime | None:
+        """Until when the newest link sent to this customer still works; None when none is open."""
+        return self._links.open_until(user)
+
+    @_guard_storage
     def sync_bank_data(self, user: str) -> int:
         """Import what the provider has now (its data finished syncing); how many transactions are known."""
         self._hosted()
