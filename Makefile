@@ -121,7 +121,13 @@ benchmark-webhook: setup $(MODEL)
 bench: setup $(MODEL)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
-test: lint typecheck unit validate test-nlu test-core test-e2e
+# Training uses little more than one of the two cores, so the checks run beside it; then the
+# held-out NLU and the conversation tests side by side; then the whole stack. Each target's
+# output is printed in one piece when it ends (-Otarget).
+test:
+	$(MAKE) --no-print-directory -j2 -Otarget lint typecheck unit validate train
+	$(MAKE) --no-print-directory -j2 -Otarget test-nlu test-core
+	$(MAKE) --no-print-directory test-e2e
 
 # Reliability and security figures at full size (about 1.5 minutes): concurrency,
 # replayed YES, storage and Graph API faults, 10,000 fuzzed webhooks, secrets at rest.

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from checks.chat import Chat, has, tap, text, yes_no
-from checks.stack import HOST, BotStack, GraphCall, bot_stack, describe
+from checks.stack import HOST, BotStack, GraphCall, describe
 
 pytestmark = pytest.mark.e2e
 
@@ -72,22 +72,22 @@ def tap_yes(confirmation: GraphCall) -> dict[str, str]:
     return tap("button_reply", confirmation, yes_no(confirmation)[0])
 
 
-async def test_side_doors_are_closed_and_a_yes_answers_one_confirmation() -> None:
-    async with bot_stack(environment={"RATE_LIMIT_MESSAGES": "0"}) as stack:  # one customer, many turns
-        chat = Chat(stack, VICTIM)
-        _, calls = await chat.say(text("connect my bank"), has("list"))
-        await chat.say(tap("list_reply", calls[-1], GTBANK), has("button", "GTBank is connected"))
-        await attack_rasa_http_api(stack)
-        await attack_rest_channel(stack)
-        await attack_action_server(stack)
-        await attack_with_a_negative_length(stack)
-        assert OPENING in await balances(chat), "nothing the attacker sent moved money"
+async def test_side_doors_are_closed_and_a_yes_answers_one_confirmation(unlimited_stack: BotStack) -> None:
+    stack = unlimited_stack
+    chat = Chat(stack, VICTIM)
+    _, calls = await chat.say(text("connect my bank"), has("list"))
+    await chat.say(tap("list_reply", calls[-1], GTBANK), has("button", "GTBank is connected"))
+    await attack_rasa_http_api(stack)
+    await attack_rest_channel(stack)
+    await attack_action_server(stack)
+    await attack_with_a_negative_length(stack)
+    assert OPENING in await balances(chat), "nothing the attacker sent moved money"
 
-        await yes_for_an_older_confirmation(chat)
-        await yes_after_the_conversation_moved_on(chat)
-        await symbols_are_no_yes(chat)
-        await freeze_survives_unlinking_and_unfreeze_waits(chat)
-        stack.check_alive()
+    await yes_for_an_older_confirmation(chat)
+    await yes_after_the_conversation_moved_on(chat)
+    await symbols_are_no_yes(chat)
+    await freeze_survives_unlinking_and_unfreeze_waits(chat)
+    stack.check_alive()
 
 
 async def attack_rasa_http_api(stack: BotStack) -> None:

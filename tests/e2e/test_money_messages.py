@@ -16,7 +16,7 @@ import pytest
 
 from banking.sandbox import SandboxProvider
 from checks.chat import Chat, has, tap, text
-from checks.stack import GraphCall, bot_stack, describe
+from checks.stack import BotStack, GraphCall, describe
 
 pytestmark = pytest.mark.e2e
 
@@ -104,22 +104,22 @@ async def confirmation_for(chat: Chat, case: Case) -> list[GraphCall]:
     return seen
 
 
-async def test_money_messages_as_customers_write_them_reach_the_exact_confirmation() -> None:
-    async with bot_stack(environment={"RATE_LIMIT_MESSAGES": "0"}) as stack:
-        chat = Chat(stack, CUSTOMER)
-        _, calls = await chat.say(text("connect my bank"), has("list"))
-        await chat.say(tap("list_reply", calls[-1], GTBANK), has("button", "GTBank is connected"))
-        failures = []
-        for case in CASES:
-            seen = await confirmation_for(chat, case)
-            if case.confirmation is None:
-                if any("confirm" in call.text or "How much" in call.text for call in seen):
-                    failures.append(f"{case.messages}: a money form started: {describe(seen)}")
-                continue
-            confirmation = seen[-1].text
-            if not re.fullmatch(re.escape(case.confirmation) + EXPIRY, confirmation):
-                failures.append(f"{case.messages}:\n  expected {case.confirmation!r}\n  got      {confirmation!r}"
-                                f"\n  after    {describe(seen[:-1])}")
-            await chat.say(text("no"), has("text", "cancelled"))
-        assert not failures, "\n".join(failures)
-        stack.check_alive()
+async def test_money_messages_as_customers_write_them_reach_the_exact_confirmation(unlimited_stack: BotStack) -> None:
+    stack = unlimited_stack
+    chat = Chat(stack, CUSTOMER)
+    _, calls = await chat.say(text("connect my bank"), has("list"))
+    await chat.say(tap("list_reply", calls[-1], GTBANK), has("button", "GTBank is connected"))
+    failures = []
+    for case in CASES:
+        seen = await confirmation_for(chat, case)
+        if case.confirmation is None:
+            if any("confirm" in call.text or "How much" in call.text for call in seen):
+                failures.append(f"{case.messages}: a money form started: {describe(seen)}")
+            continue
+        confirmation = seen[-1].text
+        if not re.fullmatch(re.escape(case.confirmation) + EXPIRY, confirmation):
+            failures.append(f"{case.messages}:\n  expected {case.confirmation!r}\n  got      {confirmation!r}"
+                            f"\n  after    {describe(seen[:-1])}")
+        await chat.say(text("no"), has("text", "cancelled"))
+    assert not failures, "\n".join(failures)
+    stack.check_alive()
