@@ -188,9 +188,19 @@ def account_lines(accounts: List[Account]) -> str:
     return "\n".join(f"• {account.name} ({account.masked_number})" for account in accounts)
 
 
+BUTTON_TITLE = 20  # WhatsApp's limit for a reply button's title
+
+
+def account_button_title(account: Account) -> str:
+    """The account's name and last four digits within a button's 20 characters ("Plaid Checking 0000"):
+    the digits, which tell two accounts apart, are never the part cut off."""
+    digits = account.masked_number[-4:]
+    return f"{account.name[:BUTTON_TITLE - len(digits) - 1].rstrip()} {digits}"
+
+
 def account_buttons(accounts: List[Account]) -> List[Dict[str, str]]:
     """One reply button per account; the payload is the one NLU, stories and the fixed buttons use."""
-    return [{"title": f"{account.name} {account.masked_number}",
+    return [{"title": account_button_title(account),
              "payload": "/inform" + json.dumps({"account_type": account.type}, separators=(",", ":"))}
             for account in accounts]
 

@@ -149,8 +149,8 @@ async def test_plaid_customer_is_asked_with_their_accounts_names_and_masked_numb
     assert asked.text == ("Which account should the money come from?\n"
                           "• Plaid Checking (******0000)\n• Plaid Saving (******1111)")
     assert asked.messages[0]["buttons"] == [
-        {"title": "Plaid Checking ******0000", "payload": '/inform{"account_type":"checking"}'},
-        {"title": "Plaid Saving ******1111", "payload": '/inform{"account_type":"savings"}'},
+        {"title": "Plaid Checking 0000", "payload": '/inform{"account_type":"checking"}'},
+        {"title": "Plaid Saving 1111", "payload": '/inform{"account_type":"savings"}'},
     ]
     assert pidgin(asked.messages[0]).startswith("Which account make I take the money from?\n• Plaid Checking")
 
@@ -164,7 +164,15 @@ async def test_plaid_customer_naming_an_account_they_lack_gets_their_accounts_li
     assert render(dispatcher.messages[0], {}) == (
         "You don't have that account here. Your accounts are:\n"
         "• Plaid Checking (******0000)\n• Plaid Saving (******1111)\nPlease pick one.")
-    assert [b["title"] for b in dispatcher.messages[0]["buttons"]] == ["Plaid Checking ******0000",
-                                                                       "Plaid Saving ******1111"]
+    assert [b["title"] for b in dispatcher.messages[0]["buttons"]] == ["Plaid Checking 0000", "Plaid Saving 1111"]
     assert destination.text.endswith("pick one of your own accounts:\n• Plaid Saving (******1111)")
     assert [b["payload"] for b in destination.messages[0]["buttons"]] == ['/inform{"account_type":"savings"}']
+
+
+def test_a_long_account_name_keeps_its_last_digits_on_the_button() -> None:
+    from actions.forms import account_button_title
+    from banking.models import Account
+
+    title = account_button_title(Account("savings", "Premier Business Savings Plus", "******4321", 0))
+    assert len(title) <= 20  # what WhatsApp shows whole on a reply button
+    assert title.endswith(" 4321") and title.startswith("Premier")
