@@ -112,6 +112,8 @@ class ActionBankUpdated(Action):
                 dispatcher.utter_message(response="utter_bank_reauth_link", url=invitation.url)
             elif news == "link_replaced":
                 await tell_link_replaced(dispatcher, user)
+            elif news == "link_expired":
+                dispatcher.utter_message(response="utter_expired_link_finished")
         except errors.BankingError as error:
             utter_refusal(dispatcher, error)
         return []

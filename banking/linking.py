@@ -13,10 +13,11 @@ database (``bank_links``, ``bank_events``)::
                  sender     the conversation to tell, sealed (Rasa replies to it)
                  provider_key  SHA-256 of the provider's own handle (Plaid's link_token), for look-up
                  status     open ─ webhook ─► authorised ─ action ─► completing ─► completed
-                                  ├─ expires_at passes: never authorised (the webhook is ignored)
+                                  ├─ expires_at passes: never authorised; a webhook after it is told once
+                                  │  (finished_late_at) to ask for a fresh link
                                   └─ the customer asks again: replaced (a newer link is theirs now)
-                 finished_late_at  a replaced link the customer finished anyway: never authorised, its
-                            credential dropped; the conversation is told once to use the newer link
+                 finished_late_at  a replaced or expired link the customer finished anyway: never authorised, its
+                            credential dropped; the conversation is told once what to do now
                  credential the provider's result (Mono account id, Plaid public token), sealed
     bank_events  _id        provider:event key; one per webhook delivery handled, so a retry of
                             the same delivery is answered 200 and does nothing
@@ -181,9 +182,10 @@ class BankLinks:
             redelivery = found["status"] == "authorised" and self._same_credential(found, credential)
             if not redelivery and found["status"] == "replaced":
                 return self._finished_after_replaced(found, provider, now)
+            if not redelivery and found["status"] == "open":  # open, but past its expiry
+                return self._finished_after_expiry(found, provider, now)
             if not redelivery:
-                logger.warning("a %s webhook for a link that is %s was ignored", provider,
-                               "expired" if found["status"] == "open" else found["status"])
+                logger.warning("a %s webhook for a link that is %s was ignored", provider, found["status"])
                 return None
             updated = found
         return self._delivery(updated, "EXTERNAL_bank_linked", {"bank_event": "connected"})
@@ -209,6 +211,19 @@ class BankLinks:
             return None
         logger.info("a %s webhook finished a replaced link; nothing linked, the customer is told", provider)
         return self._delivery(found, "EXTERNAL_bank_updated", {"bank_event": "link_replaced"})
+
+    def _finished_after_expiry(self, found: dict[str, Any], provider: str, now: datetime) -> Delivery | None:
+        """The customer finished a link page after the link expired. It links nothing (a link is good for
+        LINK_TTL only) and its credential is not kept; they are told, once, to ask for a fresh one."""
+        first = self._links.find_one_and_update(
+            {"_id": found["_id"], "status": "open", "expires_at": {"$lte": now},
+             "finished_late_at": {"$exists": False}},
+            {"$set": {"finished_late_at": now}})
+        if first is None:
+            logger.info("a %s webhook for an expired link the customer was already told about; ignored", provider)
+            return None
+        logger.info("a %s webhook finished an expired link; nothing linked, the customer is told", provider)
+        return self._delivery(found, "EXTERNAL_bank_updated", {"bank_event": "link_expired"})
 
     def open_until(self, user: str) -> datetime | None:
         """When the customer's newest link expires, if it is still open and unexpired; else None."""

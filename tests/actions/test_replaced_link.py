@@ -146,3 +146,38 @@ async def test_a_replaced_plaid_link_finished_is_said_too(db: Any, serve: Any) -
             "That bank page was from an older link I had already replaced with a newer one")
     finally:
         plaid.stop()
+
+
+# ---------------------------------------------------------------- a link finished after it expired
+
+
+async def test_finishing_an_expired_link_links_nothing_and_says_ask_for_a_fresh_one(
+        service: BankingService, mono: FakeMono, clock: Clock) -> None:
+    service.start_bank_link(USER, SENDER, "GTBank")
+    (reference,) = list(mono.sessions)
+    clock.advance(seconds=LINK_TTL.total_seconds() + 60)  # the customer comes back to the page too late
+    hooks = ProviderWebhooks(service)
+    body = mono.connected_webhook(reference, MONO_ACCOUNT)
+
+    result = mono_webhook(hooks, body)
+
+    assert result.status == 200 and result.delivery is not None
+    assert result.delivery.sender == SENDER and result.delivery.intent == "EXTERNAL_bank_updated"
+    assert service.find_profile(USER) is None
+    reply = await told(result.delivery)
+    assert reply.text == ("That bank page was from a link that had expired, so nothing was connected from it. "
+                          "Say \"connect bank\" and I'll send you a fresh link.")
+    assert pidgin(reply.messages[0]).startswith("That bank page na from link wey don expire")
+    assert mono_webhook(hooks, body).delivery is None  # the provider's retry: said once
+    assert mono_webhook(hooks, {**body, "event_id": "evt-again"}).delivery is None
+
+
+async def test_a_link_finished_in_time_still_connects(service: BankingService, mono: FakeMono, clock: Clock) -> None:
+    service.start_bank_link(USER, SENDER, "GTBank")
+    (reference,) = list(mono.sessions)
+    clock.advance(seconds=LINK_TTL.total_seconds() - 60)
+
+    result = mono_webhook(ProviderWebhooks(service), mono.connected_webhook(reference, MONO_ACCOUNT))
+
+    assert result.delivery is not None and result.delivery.intent == "EXTERNAL_bank_linked"
+    assert service.complete_bank_link(USER).kind == "connected"

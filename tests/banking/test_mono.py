@@ -123,8 +123,11 @@ def test_an_expired_link_is_never_authorised(
     service.start_bank_link(USER, SENDER, "GTBank")
     reference = next(iter(mono.sessions))
     now_clock.advance(seconds=LINK_TTL.total_seconds() + 1)
-    assert mono_webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery is None
+    late = mono_webhook(hooks, mono.connected_webhook(reference, ACCOUNT)).delivery
+    assert late is not None and late.intent == "EXTERNAL_bank_updated"  # told, not linked
+    assert late.entities == {"bank_event": "link_expired"}
     assert service.complete_bank_link(USER).kind == "nothing"
+    assert service.find_profile(USER) is None
 
 
 def test_a_reference_is_used_once_even_for_another_account(
