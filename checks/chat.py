@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.stack import BotStack, GraphCall, describe
-from sandbox.fake_meta import ChatMessage
+from sandbox.fake_meta.state import ChatMessage
 
 YES_BUTTON = re.compile(r'/affirm\{"op_ref":"[0-9a-f]{32}"\}')
 

@@ -51,7 +51,9 @@ import aiohttp
 import yaml
 
 from sandbox.config import SandboxConfig
-from sandbox.fake_meta import ChatMessage, RunningSandbox, Sandbox, start_server
+from sandbox.fake_meta.app import RunningSandbox, start_server
+from sandbox.fake_meta.state import ChatMessage
+from sandbox.fake_meta.webhooks import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 # E2E_MODEL: another copy of the trained model (e.g. one in /tmp while models/ is being retrained).

@@ -10,7 +10,7 @@ Modules:
 - ``config``: ``SandboxConfig`` (throwaway secrets, ports) and the production guard.
 - ``payloads``: pure builders and checks of Meta's payload shapes (webhooks, signatures,
   Graph API bodies and errors).
-- ``fake_meta``: the aiohttp application (Graph API, media, chat page API, event stream).
+- ``fake_meta``: the fake Meta (``state``, ``graph_api``, ``page_api``, ``webhooks``, ``app``).
 - ``media``: the bundled voice note (a tiny WAV made in code).
 - ``fake_mono``, ``fake_plaid``, ``fake_groq``: the bank providers' and Groq's APIs on 127.0.0.1,
   for tests and scripts (``providers`` runs the bank ones beside the chat page).

@@ -34,7 +34,7 @@ from sandbox.config import (
     check_allowed,
     wanted_provider,
 )
-from sandbox.fake_meta import start_server
+from sandbox.fake_meta.app import start_server
 from sandbox.providers import RunningProvider, start_fake_provider
 
 log = logging.getLogger("sandbox")

@@ -33,7 +33,7 @@ from connectors.whatsapp.charts import UPLOAD_FILENAME
 from connectors.whatsapp.graph import GraphApiClient, RequestRejected, RetryPolicy
 from connectors.whatsapp.outbound import image_message
 from sandbox.config import SandboxConfig
-from sandbox.fake_meta import start_server
+from sandbox.fake_meta.app import start_server
 
 BASE_URL = "https://bot.example.ng/webhooks/whatsapp/charts"
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, jitter=0.5, total_timeout=5.0)

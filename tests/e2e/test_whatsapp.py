@@ -21,7 +21,7 @@ import pytest
 from banking.sandbox import SandboxProvider
 from checks.chat import QUIET, Chat, has, tap, text, types, yes_no
 from checks.stack import bot_stack, describe
-from sandbox.fake_meta import ChatMessage
+from sandbox.fake_meta.state import ChatMessage
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,8 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.config import SandboxConfig
-from sandbox.fake_meta import RunningSandbox, Sandbox, start_server
+from sandbox.fake_meta.app import RunningSandbox, start_server
+from sandbox.fake_meta.webhooks import Sandbox
 
 
 def own_signature_ok(app_secret: str, body: bytes, header: str | None) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.config import SandboxConfig, SandboxForbidden
-from sandbox.fake_meta import create_app
+from sandbox.fake_meta.app import create_app
 from tests.sandbox.sandbox_fakes import ROOT, clean_env, free_port, sandbox_command
 
 GIVEN_SECRET = "given-app-secret-0123456789abcdef"
