@@ -1,11 +1,10 @@
 """Local stand-ins for Meta and for Rasa, served over real HTTP on 127.0.0.1.
 
-``FakeGraphApi`` answers like the Graph API (messages, read receipts, media uploads
-and downloads) and
-records every request; it can be told to fail, stall or refuse. ``WebhookServer``
-mounts the channel in a real Sanic app the way ``rasa run`` does
-(``rasa.core.channels.channel.register`` with ``app.ctx.agent``), with a
-``RecordingAgent`` standing in for Rasa's Agent.
+``FakeGraphApi`` serves the sandbox's Graph API (``sandbox.fake_meta.graph_api``:
+messages, read receipts, media uploads and downloads), which records every request and
+can be told to fail, stall or refuse. ``WebhookServer`` mounts the channel in a real
+Sanic app the way ``rasa run`` does (``rasa.core.channels.channel.register`` with
+``app.ctx.agent``), with a ``RecordingAgent`` standing in for Rasa's Agent.
 """
 
 from __future__ import annotations
@@ -16,9 +15,7 @@ import hmac
 import json
 import socket
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,10 @@ from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
 from connectors.whatsapp import WhatsAppInput
+from sandbox.config import SandboxConfig
+from sandbox.fake_meta.graph_api import MAX_UPLOAD_BYTES, GraphApi
+from sandbox.fake_meta.state import ChatState
+from sandbox.payloads import ReadReceipt
 
 PAYLOADS = Path(__file__).parent / "payloads"
 VERSION = "v25.0"
@@ -66,69 +67,31 @@ def bound_socket() -> socket.socket:
     return sock
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    json: Any
-    status: int = 0
-    at: float = 0.0
+class ChannelTestChats(ChatState):
+    """The sandbox's chat state for channel tests, which post their webhooks to the bot
+    themselves: the state never saw the messages the bot marks read, so every read
+    receipt is accepted (and recorded)."""
 
-    @property
-    def kind(self) -> str:
-        if self.path.startswith("/media/"):
-            return "download"
-        if self.method == "GET":
-            return "lookup"
-        if isinstance(self.json, dict) and self.json.get("status") == "read":
-            return "read"
-        return "message"
+    def bot_reads(self, receipt: ReadReceipt) -> None:
+        self.read_receipts.append({"message_id": receipt.message_id, "typing_indicator": receipt.typing})
 
 
-@dataclass
-class Scripted:
-    status: int
-    body: dict[str, Any]
-    delay: float = 0.0
-    headers: dict[str, str] = field(default_factory=dict)
+class FakeGraphApi(GraphApi):
+    """The sandbox's Graph API alone on 127.0.0.1, with this module's token and phone number id.
 
-
-@dataclass
-class Upload:
-    fields: dict[str, str]
-    filename: str | None
-    content_type: str | None
-    content: bytes
-    authorization: str | None
-    status: int = 0
-
-
-def graph_error(code: int, message: str) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": message,
-            "type": "OAuthException",
-            "code": code,
-            "error_data": {"messaging_product": "whatsapp", "details": message},
-            "fbtrace_id": "AbCdEfGhIjKlMnOp",
-        }
-    }
-
-
-class FakeGraphApi:
-    """Meta's Graph API as far as the channel uses it."""
+    Recording and scripted faults (``fail_next``, ``refuse_next``, ``stall_next``,
+    ``answer_next_upload``, ``add_media``) are the sandbox's; this adds the server and
+    what the channel tests read.
+    """
 
     def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.media: dict[str, tuple[bytes, str]] = {}
-        self.uploads: list[Upload] = []
-        self._upload_script: deque[tuple[int, dict[str, Any]]] = deque()
-        self._script: dict[str, deque[Scripted]] = {"message": deque(), "read": deque(), "lookup": deque()}
-        self._changed = asyncio.Condition()
+        config = SandboxConfig.generate(
+            app_secret=APP_SECRET, access_token=TOKEN, verify_token=VERIFY_TOKEN, phone_number_id=PHONE_NUMBER_ID,
+            verify_webhook_on_start=False,
+        )
+        super().__init__(ChannelTestChats(config, users=()))
         self._runner: web.AppRunner | None = None
         self.port = 0
-        self._sent = 0
 
     @property
     def base_url(self) -> str:
@@ -139,11 +102,8 @@ class FakeGraphApi:
         return f"{self.base_url}/{VERSION}"
 
     async def start(self) -> FakeGraphApi:
-        app = web.Application()
-        app.router.add_post(f"/{VERSION}/{{phone_number_id}}/messages", self._messages)
-        app.router.add_post(f"/{VERSION}/{{phone_number_id}}/media", self._upload)
-        app.router.add_get(f"/{VERSION}/{{media_id}}", self._media_lookup)
-        app.router.add_get("/media/{media_id}", self._media_download)
+        app = web.Application(client_max_size=MAX_UPLOAD_BYTES)
+        self.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         sock = bound_socket()
@@ -155,31 +115,10 @@ class FakeGraphApi:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    # -- what the tests script -------------------------------------------------
-
-    def fail_next(self, times: int, status: int = 500, *, kind: str = "message", code: int = 2,
-                  retry_after: str | None = None) -> None:
-        headers = {"Retry-After": retry_after} if retry_after is not None else {}
-        for _ in range(times):
-            self._script[kind].append(Scripted(status, graph_error(code, "Service temporarily unavailable"),
-                                               headers=headers))
-
-    def refuse_next(self, code: int, message: str, *, status: int = 400, kind: str = "message") -> None:
-        self._script[kind].append(Scripted(status, graph_error(code, message)))
-
-    def stall_next(self, seconds: float, *, kind: str = "message") -> None:
-        self._script[kind].append(Scripted(200, {}, delay=seconds))
-
-    def add_media(self, media_id: str, content: bytes, mime_type: str) -> None:
-        self.media[media_id] = (content, mime_type)
-
-    def answer_next_upload(self, status: int, body: dict[str, Any]) -> None:
-        self._upload_script.append((status, body))
-
-    # -- what the tests read ---------------------------------------------------
-
-    def of_kind(self, kind: str) -> list[Recorded]:
-        return [request for request in self.requests if request.kind == kind]
+    @property
+    def media(self) -> dict[str, tuple[bytes, str]]:
+        """Uploaded and added media: id to (bytes, MIME type)."""
+        return {media_id: (media.data, media.mime_type) for media_id, media in self.state.media.items()}
 
     def delivered(self) -> list[dict[str, Any]]:
         """Bodies of outbound messages Meta accepted, in order."""
@@ -189,118 +128,7 @@ class FakeGraphApi:
         return [message["text"]["body"] for message in self.delivered() if message.get("type") == "text"]
 
     async def wait_for(self, predicate: Callable[[FakeGraphApi], bool], timeout: float = 5.0) -> None:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self)), timeout)
-
-    # -- handlers --------------------------------------------------------------
-
-    async def _record(self, request: web.Request, body: Any) -> Recorded:
-        recorded = Recorded(request.method, request.path, dict(request.headers), body,
-                            at=asyncio.get_running_loop().time())
-        self.requests.append(recorded)
-        return recorded
-
-    async def _answer(self, recorded: Recorded, status: int, body: Any, headers: dict[str, str] | None = None,
-                      raw: bytes | None = None, content_type: str = "application/json") -> web.Response:
-        recorded.status = status
-        async with self._changed:
-            self._changed.notify_all()
-        if raw is not None:
-            return web.Response(status=status, body=raw, content_type=content_type)
-        return web.json_response(body, status=status, headers=headers)
-
-    def _authorised(self, request: web.Request) -> bool:
-        return request.headers.get("Authorization") == f"Bearer {TOKEN}"
-
-    async def _scripted(self, kind: str) -> Scripted | None:
-        script = self._script[kind]
-        if not script:
-            return None
-        step = script.popleft()
-        if step.delay:
-            await asyncio.sleep(step.delay)
-        return step
-
-    async def _messages(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        recorded = await self._record(request, body)
-        if not self._authorised(request):
-            return await self._answer(recorded, 401, graph_error(190, "Invalid OAuth access token"))
-        if request.match_info["phone_number_id"] != PHONE_NUMBER_ID:
-            return await self._answer(recorded, 400, graph_error(100, "Unknown phone number id"))
-        step = await self._scripted(recorded.kind)
-        if step is not None and step.status != 200:
-            return await self._answer(recorded, step.status, step.body, step.headers)
-        if recorded.kind == "read":
-            return await self._answer(recorded, 200, {"success": True})
-        self._sent += 1
-        to = body.get("to") if isinstance(body, dict) else None
-        return await self._answer(recorded, 200, {
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": to}],
-            "messages": [{"id": f"wamid.fake-{self._sent}"}],
-        })
-
-    async def _media_lookup(self, request: web.Request) -> web.Response:
-        recorded = await self._record(request, None)
-        media_id = request.match_info["media_id"]
-        if not self._authorised(request):
-            return await self._answer(recorded, 401, graph_error(190, "Invalid OAuth access token"))
-        step = await self._scripted("lookup")
-        if step is not None and step.status != 200:
-            return await self._answer(recorded, step.status, step.body, step.headers)
-        if media_id not in self.media:
-            return await self._answer(recorded, 404, graph_error(100, "Unsupported get request"))
-        content, mime_type = self.media[media_id]
-        return await self._answer(recorded, 200, {
-            "messaging_product": "whatsapp",
-            "url": f"{self.base_url}/media/{media_id}",
-            "mime_type": mime_type,
-            "sha256": hashlib.sha256(content).hexdigest(),
-            "file_size": len(content),
-            "id": media_id,
-        })
-
-    async def _upload(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        try:
-            file = form.get("file")
-            upload = Upload(
-                fields={key: value for key, value in form.items() if isinstance(value, str)},
-                filename=file.filename if isinstance(file, web.FileField) else None,
-                content_type=file.content_type if isinstance(file, web.FileField) else None,
-                content=file.file.read() if isinstance(file, web.FileField) else b"",
-                authorization=request.headers.get("Authorization"),
-            )
-        finally:
-            for value in form.values():  # aiohttp spools uploads to temporary files
-                if isinstance(value, web.FileField):
-                    value.file.close()
-        self.uploads.append(upload)
-        if upload.authorization != f"Bearer {TOKEN}":
-            status, body = 401, graph_error(190, "Invalid OAuth access token")
-        elif self._upload_script:
-            status, body = self._upload_script.popleft()
-        elif upload.fields.get("messaging_product") != "whatsapp" or not upload.content:
-            status, body = 400, graph_error(100, "Invalid parameter")
-        else:
-            media_id = str(4490709327384000 + len(self.uploads))
-            self.add_media(media_id, upload.content, upload.fields.get("type", "application/octet-stream"))
-            status, body = 200, {"id": media_id}
-        upload.status = status
-        return web.json_response(body, status=status)
-
-    async def _media_download(self, request: web.Request) -> web.Response:
-        recorded = await self._record(request, None)
-        if not self._authorised(request):
-            return await self._answer(recorded, 401, graph_error(190, "Invalid OAuth access token"))
-        media = self.media.get(request.match_info["media_id"])
-        if media is None:
-            return await self._answer(recorded, 404, graph_error(100, "Not found"))
-        return await self._answer(recorded, 200, None, raw=media[0], content_type=media[1].split(";")[0])
+        await self.until(lambda: predicate(self), timeout)
 
 
 Responder = Callable[[UserMessage], Awaitable[Any]]

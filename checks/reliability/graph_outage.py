@@ -8,14 +8,10 @@ import time
 from collections import Counter
 
 from checks.reliability.common import Outcome, captured_logs, sender_number, served_channel
-from checks.whatsapp_fakes import (
-    FakeGraphApi,
-    Scripted,
-    graph_error,
-    text_webhook,
-)
+from checks.whatsapp_fakes import FakeGraphApi, text_webhook
 from connectors.whatsapp.graph import RetryPolicy
 from connectors.whatsapp.ratelimit import RateLimitConfig
+from sandbox.fake_meta.graph_api import Scripted, graph_error
 
 
 class OutageGraphApi(FakeGraphApi):

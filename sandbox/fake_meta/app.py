@@ -12,11 +12,11 @@ from aiohttp import web
 
 from sandbox.config import SandboxConfig, check_allowed
 from sandbox.fake_meta import page_api
-from sandbox.fake_meta.graph_api import GraphApi
+from sandbox.fake_meta.graph_api import MAX_UPLOAD_BYTES, GraphApi
 from sandbox.fake_meta.state import DEFAULT_USERS
 from sandbox.fake_meta.webhooks import Sandbox
 
-MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+GRAPH_KEY = web.AppKey("graph", GraphApi)
 
 
 def create_app(
@@ -44,17 +44,23 @@ def create_app(
     app.on_shutdown.append(on_shutdown)  # type: ignore[arg-type]
     app.on_cleanup.append(on_cleanup)  # type: ignore[arg-type]
 
-    GraphApi(sandbox).add_routes(app)
+    graph = GraphApi(sandbox)
+    app[GRAPH_KEY] = graph
+    graph.add_routes(app)
     page_api.add_routes(app, sandbox)
     return app
 
 
 @dataclass
 class RunningSandbox:
-    """A started sandbox server; ``config.port`` is the real port (also when asked for 0)."""
+    """A started sandbox server; ``config.port`` is the real port (also when asked for 0).
+
+    ``graph`` records the bot's Graph API calls and takes scripted faults (fail, refuse, stall).
+    """
 
     runner: web.AppRunner
     sandbox: Sandbox
+    graph: GraphApi
 
     @property
     def config(self) -> SandboxConfig:
@@ -84,4 +90,4 @@ async def start_server(
     sandbox = app[page_api.SANDBOX_KEY]
     with contextlib.suppress(IndexError, TypeError):
         sandbox.config = config.with_port(int(runner.addresses[0][1]))
-    return RunningSandbox(runner=runner, sandbox=sandbox)
+    return RunningSandbox(runner=runner, sandbox=sandbox, graph=app[GRAPH_KEY])

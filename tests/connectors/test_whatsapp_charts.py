@@ -25,7 +25,6 @@ from checks.whatsapp_fakes import (
     FakeGraphApi,
     RecordingAgent,
     WebhookServer,
-    graph_error,
     load_payload,
 )
 from connectors.whatsapp import WhatsAppConfig, WhatsAppInput, WhatsAppOutput
@@ -34,6 +33,7 @@ from connectors.whatsapp.graph import GraphApiClient, RequestRejected, RetryPoli
 from connectors.whatsapp.outbound import image_message
 from sandbox.config import SandboxConfig
 from sandbox.fake_meta.app import start_server
+from sandbox.fake_meta.graph_api import graph_error
 
 BASE_URL = "https://bot.example.ng/webhooks/whatsapp/charts"
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, jitter=0.5, total_timeout=5.0)

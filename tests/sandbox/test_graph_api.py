@@ -124,6 +124,36 @@ async def test_read_receipt_for_an_unknown_message_is_refused(stack: Stack) -> N
     assert response.status == 400 and "message_id" in answer["error"]["error_data"]["details"]
 
 
+async def test_scripted_faults_answer_in_turn_and_every_call_is_recorded(stack: Stack) -> None:
+    graph = stack.running.graph
+    graph.fail_next(1, 503, retry_after="2")
+    graph.refuse_next(131026, "Message undeliverable")
+    graph.stall_next(0.2)
+    answers = []
+    for _ in range(4):
+        async with stack.http.post(messages_url(stack), json=TEXT, headers=auth(stack)) as response:
+            answers.append((response.status, response.headers.get("Retry-After"), await response.json()))
+
+    (failed, retry_after, failure), (refused, _, refusal), (stalled, _, _), (sent, _, _) = answers
+    assert (failed, retry_after) == (503, "2") and failure["error"]["code"] == 2
+    assert refused == 400 and refusal["error"]["code"] == 131026
+    assert refusal["error"]["message"] == "Message undeliverable" and refusal["error"]["fbtrace_id"]
+    assert stalled == sent == 200 and len(stack.sandbox.graph_messages) == 2
+    calls = graph.of_kind("message")
+    assert [call.status for call in calls] == [503, 400, 200, 200] and calls[0].json == TEXT
+    assert calls[3].at - calls[2].at >= 0.2  # the next call waited for the stalled answer
+
+
+async def test_media_added_for_download_is_looked_up_and_fetched(stack: Stack) -> None:
+    stack.running.graph.add_media("1234567890", b"OggS voice", "audio/ogg; codecs=opus")
+    async with stack.http.get(f"{stack.config.graph_api_url}/1234567890", headers=auth(stack)) as response:
+        info = await response.json()
+    assert info["mime_type"] == "audio/ogg; codecs=opus" and info["file_size"] == len(b"OggS voice")
+    async with stack.http.get(info["url"], headers=auth(stack)) as response:
+        assert response.status == 200 and await response.read() == b"OggS voice"
+    assert [call.kind for call in stack.running.graph.requests] == ["lookup", "download"]
+
+
 async def test_voice_note_media_downloads_like_metas(stack: Stack) -> None:
     await stack.page_send({"type": "voice"})
     (audio,) = await eventually(lambda: [m for m in stack.bot.messages() if m["type"] == "audio"])
