@@ -5,8 +5,8 @@ Quality-assurance code, not part of the running product: pytest runs these check
 run them at full size. Nothing here imports tests/.
 
 - ``action_runner``: the domain, trackers, and running an action as rasa-sdk does.
-- ``whatsapp_fakes`` and ``payloads/``: a fake Graph API, recorded Cloud API webhooks and the
-  channel served in a real Sanic app.
+- ``whatsapp_fakes`` and ``payloads/``: the sandbox's Graph API served for a test (with its scripted
+  faults), recorded Cloud API webhooks and the channel served in a real Sanic app.
 - ``llm_support`` and ``injection`` (with ``injection_corpus.yml``): an assistant wired to the
   fake Groq, and the prompt-injection corpus run against the real actions.
 - ``reliability``: concurrency, idempotency, storage faults, Graph API outage, fuzzing and

@@ -2,7 +2,7 @@
 banking core on an in-memory database, and the ``Outcome`` each scenario returns.
 
 Each scenario builds what it needs (the channel mounted in a real Sanic app on
-127.0.0.1, the fake Graph API of checks/whatsapp_fakes.py, in-memory MongoDB, the banking
+127.0.0.1, the sandbox's Graph API served by checks/whatsapp_fakes.py, in-memory MongoDB, the banking
 core with the sandbox bank), runs, and returns an ``Outcome``: figures to print
 and a list of problems (empty when everything held). Nothing here talks to the
 network beyond 127.0.0.1.
