@@ -180,10 +180,9 @@ class BankLinks:
             return_document=ReturnDocument.AFTER)
         if updated is None:
             redelivery = found["status"] == "authorised" and self._same_credential(found, credential)
-            if not redelivery and found["status"] == "replaced":
-                return self._finished_after_replaced(found, provider, now)
-            if not redelivery and found["status"] == "open":  # open, but past its expiry
-                return self._finished_after_expiry(found, provider, now)
+            if not redelivery and found["status"] in ("replaced", "open"):  # open: past its expiry
+                return self._finished_late(found, provider, now,
+                                           "replaced" if found["status"] == "replaced" else "expired")
             if not redelivery:
                 logger.warning("a %s webhook for a link that is %s was ignored", provider, found["status"])
                 return None
@@ -199,31 +198,20 @@ class BankLinks:
             return self._delivery(document, intent, entities)
         return None
 
-    def _finished_after_replaced(self, found: dict[str, Any], provider: str, now: datetime) -> Delivery | None:
-        """The customer finished a link they had asked to replace. It links nothing (the newest link is
-        the one they asked for, and a link is made once), and its credential is not kept; they are told,
-        once, however often the provider sends it."""
+    def _finished_late(self, found: dict[str, Any], provider: str, now: datetime, why: str) -> Delivery | None:
+        """The customer finished a link page too late: the link was ``replaced`` by a newer one they asked
+        for, or had ``expired``. It links nothing (a link is made once, within LINK_TTL, and the newest is
+        the one they asked for) and its credential is not kept; they are told once, however often the
+        provider sends it (``bank_event`` link_replaced / link_expired)."""
+        still = {"status": "replaced"} if why == "replaced" else {"status": "open", "expires_at": {"$lte": now}}
         first = self._links.find_one_and_update(
-            {"_id": found["_id"], "status": "replaced", "finished_late_at": {"$exists": False}},
+            {"_id": found["_id"], **still, "finished_late_at": {"$exists": False}},
             {"$set": {"finished_late_at": now}})
         if first is None:
-            logger.info("a %s webhook for a replaced link the customer was already told about; ignored", provider)
+            logger.info("a %s webhook for a link %s and already told about; ignored", provider, why)
             return None
-        logger.info("a %s webhook finished a replaced link; nothing linked, the customer is told", provider)
-        return self._delivery(found, "EXTERNAL_bank_updated", {"bank_event": "link_replaced"})
-
-    def _finished_after_expiry(self, found: dict[str, Any], provider: str, now: datetime) -> Delivery | None:
-        """The customer finished a link page after the link expired. It links nothing (a link is good for
-        LINK_TTL only) and its credential is not kept; they are told, once, to ask for a fresh one."""
-        first = self._links.find_one_and_update(
-            {"_id": found["_id"], "status": "open", "expires_at": {"$lte": now},
-             "finished_late_at": {"$exists": False}},
-            {"$set": {"finished_late_at": now}})
-        if first is None:
-            logger.info("a %s webhook for an expired link the customer was already told about; ignored", provider)
-            return None
-        logger.info("a %s webhook finished an expired link; nothing linked, the customer is told", provider)
-        return self._delivery(found, "EXTERNAL_bank_updated", {"bank_event": "link_expired"})
+        logger.info("a %s webhook finished a link %s; nothing linked, the customer is told", provider, why)
+        return self._delivery(found, "EXTERNAL_bank_updated", {"bank_event": f"link_{why}"})
 
     def open_until(self, user: str) -> datetime | None:
         """When the customer's newest link expires, if it is still open and unexpired; else None."""
