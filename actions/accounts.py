@@ -253,10 +253,18 @@ class ActionShowReceipt(Action):
             amount=format_money(transaction.amount_kobo, transaction.currency),
             direction=transaction.direction,
             counterparty=transaction.merchant or "-",
-            account=account_label(transaction.account),
+            account=await own_account_label(user, transaction.account),
             narration=transaction.narration,
         )
         return []
+
+
+async def own_account_label(user: str, key: str) -> str:
+    """How the customer knows the account a transaction is on ("Savings", "Plaid Checking (******0000)");
+    an account no longer linked by its type."""
+    profile = await call(banking().find_profile, user)
+    account = next((a for a in (profile.accounts if profile else ()) if a.key == key), None)
+    return account.label if account is not None else account_label(key.partition("_")[0])
 
 
 def local_date(moment: Any) -> str:

@@ -181,7 +181,31 @@ async def own_accounts(tracker: Tracker) -> List[Account]:
 
 def named_by_fixed_question(accounts: List[Account]) -> bool:
     """True when the domain's fixed Checking / Savings question is exactly right for these accounts."""
-    return not accounts or {(account.type, account.name) for account in accounts} == FIXED_ACCOUNTS
+    return not accounts or {(account.key, account.name) for account in accounts} == FIXED_ACCOUNTS
+
+
+def accounts_meant(value: str, accounts: List[Account]) -> List[Account]:
+    """The accounts a slot value names: one by its key (what a button sends, "checking_2"), else every
+    account of the type named ("my current account" is each checking account)."""
+    exact = [account for account in accounts if account.key == value]
+    if exact:
+        return exact
+    kind = catalog.canonical_account_type(value)
+    return [account for account in accounts if account.type == kind] if kind else []
+
+
+LAST_DIGITS = re.compile(r"(?<!\d)\d{4}(?!\d)")
+
+
+def account_in_text(text: str, accounts: List[Account]) -> Account | None:
+    """The one account a typed answer names by its last four digits or its own name ("the one ending
+    0000", "Plaid Saving"); None when it names none, or more than one."""
+    digits = set(LAST_DIGITS.findall(text))
+    for matches in ([a for a in accounts if a.masked_number[-4:] in digits],
+                    [a for a in accounts if a.name.lower() in text.lower()]):
+        if len(matches) == 1:
+            return matches[0]
+    return None
 
 
 def account_lines(accounts: List[Account]) -> str:
@@ -201,12 +225,19 @@ def account_button_title(account: Account) -> str:
 def account_buttons(accounts: List[Account]) -> List[Dict[str, str]]:
     """One reply button per account; the payload is the one NLU, stories and the fixed buttons use."""
     return [{"title": account_button_title(account),
-             "payload": "/inform" + json.dumps({"account_type": account.type}, separators=(",", ":"))}
+             "payload": "/inform" + json.dumps({"account_type": account.key}, separators=(",", ":"))}
             for account in accounts]
 
 
 def account_named(account: Account) -> str:
     return f"{account.name} ({account.masked_number})"
+
+
+def utter_which_of_type(dispatcher: CollectingDispatcher, same_type: List[Account]) -> None:
+    """A type the customer holds more than once ("from my checking"): which one, never a guess."""
+    dispatcher.utter_message(response="utter_which_account", kind=account_label(same_type[0].type),
+                             count=len(same_type), accounts=account_lines(same_type),
+                             buttons=account_buttons(same_type))
 
 
 def utter_unknown_account(dispatcher: CollectingDispatcher, accounts: List[Account]) -> None:
@@ -249,7 +280,7 @@ class ActionAskDestinationAccount(Action):
         if named_by_fixed_question(accounts):
             dispatcher.utter_message(response="utter_ask_destination_account")
             return []
-        others = [account for account in accounts if account.type != tracker.get_slot("source_account")]
+        others = [account for account in accounts if account.key != tracker.get_slot("source_account")]
         if others:
             dispatcher.utter_message(response="utter_ask_destination_account_listed", accounts=account_lines(others),
                                      buttons=account_buttons(others))
@@ -265,30 +296,44 @@ class SourceAccountMixin:
         if not _answers_form(tracker):
             return {}
         entities = _entities(tracker, "account_type")
-        if entities and tracker.get_slot("requested_slot") == "source_account":
-            return {"source_account": str(entities[0].get("value"))}
+        if tracker.get_slot("requested_slot") == "source_account":
+            named = account_in_text(_latest_text(tracker), await own_accounts(tracker))
+            if named is not None:  # "the one ending 0000"
+                return {"source_account": named.key}
+            if entities:
+                return {"source_account": str(entities[0].get("value"))}
         source = _account_type_after(_latest_text(tracker), entities, FROM_WORDS) if entities else None
         if source:
             return {"source_account": source}
         if tracker.get_slot("source_account") is None:
             accounts = await own_accounts(tracker)
             if len(accounts) == 1:  # nothing to choose: the money can only come from it
-                return {"source_account": accounts[0].type}
+                return {"source_account": accounts[0].key}
         return {}
 
     async def validate_source_account(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
-        account = catalog.canonical_account_type(str(slot_value))
         accounts = await own_accounts(tracker)
-        if account is None or (accounts and account not in {a.type for a in accounts}):
+        if not accounts:  # no bank linked yet: the form's start has said so; the type is kept as asked
+            account = catalog.canonical_account_type(str(slot_value))
+            if account is None:
+                utter_unknown_account(dispatcher, accounts)
+            return {"source_account": account}
+        meant = accounts_meant(str(slot_value), accounts)
+        if not meant:
             if len(accounts) == 1:  # named one they do not have: the only one is said, and shown again before YES
                 only = accounts[0]
-                dispatcher.utter_message(response="utter_source_only_account",
-                                         asked=account_label(account) or str(slot_value), account=account_named(only))
-                return {"source_account": only.type}
+                asked = account_label(catalog.canonical_account_type(str(slot_value))) or str(slot_value)
+                dispatcher.utter_message(response="utter_source_only_account", asked=asked,
+                                         account=account_named(only))
+                return {"source_account": only.key}
             utter_unknown_account(dispatcher, accounts)
             return {"source_account": None}
+        if len(meant) > 1:
+            utter_which_of_type(dispatcher, meant)
+            return {"source_account": None}
+        account = meant[0].key
         if account == tracker.get_slot("destination_account"):
             dispatcher.utter_message(response="utter_same_account")
             return {"source_account": None}
@@ -348,6 +393,9 @@ class ValidateTransferForm(SourceAccountMixin, AmountMixin, MoneyForm):
         asked = tracker.get_slot("requested_slot") == "destination_account"
         account_types = _entities(tracker, "account_type")
         if asked:
+            named = account_in_text(text, await own_accounts(tracker))
+            if named is not None and not TEN_DIGITS.search(text):  # "my one ending 1111", not a number
+                return {"destination_account": named.key}
             if account_types:
                 return {"destination_account": str(account_types[0].get("value"))}
             match = TEN_DIGITS.search(text)
@@ -366,24 +414,34 @@ class ValidateTransferForm(SourceAccountMixin, AmountMixin, MoneyForm):
                 dispatcher.utter_message(response="utter_invalid_account_number")
                 return {"destination_account": None}
             return {"destination_account": value}
-        account = catalog.canonical_account_type(str(slot_value))
         accounts = await own_accounts(tracker)
-        if account is None:
-            utter_unknown_account(dispatcher, accounts)
-            return {"destination_account": None}
-        types = [a.type for a in accounts] or list(ACCOUNT_ORDER)
-        if account not in types:
-            dispatcher.utter_message(response="utter_no_such_own_account", asked=account_label(account))
+        kind = catalog.canonical_account_type(str(slot_value))
+        keys = [a.key for a in accounts] or list(ACCOUNT_ORDER)
+        meant = ([a.key for a in accounts_meant(str(slot_value), accounts)] if accounts
+                 else [key for key in keys if key == kind])
+        if not meant:
+            if kind is None and str(slot_value) not in keys:
+                utter_unknown_account(dispatcher, accounts)
+            else:
+                dispatcher.utter_message(response="utter_no_such_own_account", asked=account_label(kind))
             return {"destination_account": None}
         if len(accounts) == 1:
             dispatcher.utter_message(response="utter_only_one_account", account=account_named(accounts[0]))
             return {"destination_account": None}
         source = tracker.get_slot("source_account")
+        if len(meant) > 1:  # "to my checking" with two: which one (the source itself is not offered)
+            same_type = [a for a in accounts if a.key in meant and a.key != source]
+            if len(same_type) == 1:
+                meant = [same_type[0].key]
+            else:
+                utter_which_of_type(dispatcher, same_type)
+                return {"destination_account": None}
+        account = meant[0]
         if source == account:
             dispatcher.utter_message(response="utter_same_account")
             return {"destination_account": None}
         # "send 10k to my savings" can only come from the other account, when there is just one other
-        others = [kind for kind in types if kind != account]
+        others = [key for key in keys if key != account]
         return {"destination_account": account, "source_account": source or (others[0] if len(others) == 1 else None)}
 
     async def validate_bank(

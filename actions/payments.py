@@ -23,13 +23,13 @@ from actions.feedback import ask_for_feedback
 from actions.forms import reference_name
 from actions.runtime import (
     FLOW_SLOTS,
-    account_label,
     banking,
     call,
     customer,
     latest_intent,
     local_datetime,
     local_time,
+    source_label,
     tell_payment,
     tell_settled,
     utter_refusal,
@@ -87,7 +87,7 @@ def ask_for_yes(dispatcher: CollectingDispatcher, operation: Any, currency: str 
     dispatcher.utter_message(
         response=response,
         amount=format_money(operation.amount_kobo, currency),
-        source=account_label(operation.source),
+        source=source_label(operation),
         destination=operation.destination_label,
         expires_at=local_time(operation.expires_at),
         ttl_minutes=ttl_minutes,
@@ -269,7 +269,7 @@ async def warn_of_waiting_payments(dispatcher: CollectingDispatcher, user: str) 
     for payment in waiting:
         dispatcher.utter_message(response="utter_payment_still_waiting_at_mono",
                                  amount=format_naira(payment.amount_kobo), destination=payment.destination_label,
-                                 source=account_label(payment.source))
+                                 source=source_label(payment))
 
 
 def utter_payment_started(dispatcher: CollectingDispatcher, payment: Any) -> List[EventType]:
@@ -281,7 +281,7 @@ def utter_payment_started(dispatcher: CollectingDispatcher, payment: Any) -> Lis
         tell_payment(dispatcher, payment)
     else:
         dispatcher.utter_message(response="utter_payment_pending", amount=format_naira(payment.amount_kobo),
-                                 source=account_label(payment.source), destination=payment.destination_label,
+                                 source=source_label(payment), destination=payment.destination_label,
                                  url=payment.url)
     return [SlotSet("pending_op_id", None)]
 
@@ -369,7 +369,7 @@ def receipt_details(receipt: Any) -> Dict[str, Any]:
     settings = banking().settings
     return {
         "amount": format_naira(receipt.amount_kobo),
-        "source": account_label(receipt.source),
+        "source": source_label(receipt),
         "destination": receipt.destination_label,
         "reference": receipt.reference,
         "new_balance": format_naira(receipt.new_balance_kobo) if receipt.new_balance_kobo is not None else "",

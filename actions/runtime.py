@@ -103,6 +103,11 @@ def account_label(account_type: str | None) -> str:
     return (account_type or "").capitalize()
 
 
+def source_label(movement: Any) -> str:
+    """The account an operation, payment or receipt takes money from, as the customer reads it."""
+    return getattr(movement, "source_label", "") or account_label(movement.source)
+
+
 def joined(names: List[str]) -> str:
     """"Savings", "Checking and Savings", "A, B and C"."""
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
@@ -158,7 +163,7 @@ def utter_refusal(
     if isinstance(error, errors.InsufficientFunds):
         details["available"] = format_naira(getattr(error, "available_kobo", 0) or 0)
         details["amount"] = format_naira(amount_kobo or 0)
-        details["account"] = account_label(account) or "account"
+        details["account"] = getattr(error, "account", "") or account_label(account) or "account"
     change = getattr(error, "change", None)
     if isinstance(error, errors.ChangeAlreadyScheduled) and change is not None:
         details["when"] = local_datetime(change.effective_at)
@@ -204,7 +209,7 @@ def tell_payment(dispatcher: CollectingDispatcher, payment: Any) -> None:
     """A payment made at the provider (Mono DirectPay) as the provider last confirmed it: done only
     once the provider's verify said so; not paid, or still waiting for the customer's approval."""
     details: Dict[str, Any] = {"amount": format_naira(payment.amount_kobo), "destination": payment.destination_label,
-                               "source": account_label(payment.source)}
+                               "source": source_label(payment)}
     if payment.status == "executed":
         reference = payment.receipt.reference if payment.receipt is not None else ""
         response = PAID_AFTER_RESPONSE.get(payment.paid_after or "", "utter_payment_done")

@@ -205,4 +205,4 @@ def data_fingerprint(service: BankingService, user: str, today: date) -> str:
     """What an answer depends on: balances (any money movement changes them), the link, and the day."""
     profile = service.profile(user)
     return json.dumps([today.isoformat(), profile.bank, profile.connected_at.isoformat(), profile.frozen,
-                       [(account.type, account.balance_kobo) for account in profile.accounts]])
+                       [(account.key, account.balance_kobo) for account in profile.accounts]])

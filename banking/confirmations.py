@@ -149,7 +149,8 @@ class Confirmations:
     # ----------------------------------------------------------------- holding
 
     def hold(self, user: str, kind: str, amount_kobo: int, source: str | None, label: str, holder: str | None,
-             params: dict[str, str], *, link_id: str, cooling_off: timedelta | None = None) -> PendingOperation:
+             params: dict[str, str], *, link_id: str, cooling_off: timedelta | None = None,
+             source_label: str = "") -> PendingOperation:
         """Store a pending operation, audit the request, and supersede the customer's older pending ones."""
         now = self._now()
         op_id = uuid.uuid4().hex
@@ -157,10 +158,11 @@ class Confirmations:
         pending = PendingOperation(
             op_id=op_id, kind=kind, amount_kobo=amount_kobo, source=source, destination_label=label,
             holder_name=holder, expires_at=now + timedelta(seconds=self._settings.confirmation_ttl_seconds),
-            cooling_off=cooling_off,
+            cooling_off=cooling_off, source_label=source_label,
         )
         self._operations.insert_one({
             "_id": op_id, "user": user, "kind": kind, "amount_kobo": amount_kobo, "source": source,
+            "source_label": source_label,
             "params": {name: self._sealer.seal(COLLECTION, op_id, f"params.{name}", value)
                        for name, value in params.items()},
             "destination_label": self._sealer.seal(COLLECTION, op_id, "destination_label", label),
@@ -757,6 +759,7 @@ class Confirmations:
             source=document["source"], destination_label=opened["destination_label"],
             holder_name=opened["holder_name"], expires_at=as_utc(document["expires_at"]),
             cooling_off=timedelta(seconds=seconds) if seconds else None,
+            source_label=document.get("source_label") or "",
         )
 
 
@@ -770,7 +773,7 @@ def _payment(operation: dict[str, Any], status: str, *, url: str | None = None, 
     return ProviderPayment(op_id=operation["_id"], kind=operation["kind"], amount_kobo=operation["amount_kobo"],
                            source=operation["source"], destination_label=operation["destination_label"],
                            status=status, url=url, reason=reason, receipt=receipt, changed=changed,
-                           paid_after=paid_after)
+                           paid_after=paid_after, source_label=operation.get("source_label") or "")
 
 
 def _is_op_id(op_id: object) -> TypeGuard[str]:

@@ -145,7 +145,7 @@ class Customers:
         return Receipt(op_id=op_id, reference=entry["reference"], kind=entry["kind"],
                        amount_kobo=entry["amount_kobo"], source=entry["account"],
                        destination_label=entry["destination_label"], new_balance_kobo=None,
-                       executed_at=as_utc(entry["posted_at"]))
+                       executed_at=as_utc(entry["posted_at"]), source_label=entry.get("account_label") or "")
 
     # ----------------------------------------------------------------- linking
 
@@ -481,8 +481,9 @@ class Customers:
         user, op_id = operation["user"], operation["_id"]
         kind, params = operation["kind"], operation["params"]
         target = params.get("to_account")
-        if kind == "transfer" and target is not None:
-            category, counterparty, narration = "savings", target.title(), f"TRF TO OWN {target.upper()} ACCOUNT"
+        if kind == "transfer" and target is not None:  # the label is the own account's name
+            counterparty = operation["destination_label"]
+            category, narration = "savings", f"TRF TO OWN {counterparty.upper()} ACCOUNT"
         elif kind == "transfer":
             counterparty = params["holder_name"]
             category, narration = "transfers", f"NIP TRF TO {counterparty} {params['bank'].upper()}"
@@ -495,6 +496,7 @@ class Customers:
         texts = {"merchant": counterparty, "narration": narration, "destination_label": operation["destination_label"]}
         return {
             "reference": reference(op_id), "op_id": op_id, "kind": kind, "account": operation["source"],
+            "account_label": operation.get("source_label") or "",
             "to_account": target, "amount_kobo": operation["amount_kobo"], "direction": "debit",
             "category": category, "posted_at": now,
             **{name: self._sealer.seal(COLLECTION, user, f"link.ledger.{op_id}.{name}", text)
@@ -523,14 +525,24 @@ def profile_from_doc(document: dict[str, Any]) -> Profile:
         frozen_at=as_utc(document["frozen_at"]) if document.get("frozen_at") else None,
         daily_limit_kobo=int(document["daily_limit_kobo"]),
         accounts=tuple(
-            Account(type=kind, name=accounts[kind]["name"], number=mask_account_number(accounts[kind]["number"]),
-                    balance_kobo=int(accounts[kind]["balance_kobo"]), currency=accounts[kind].get("currency", "NGN"))
-            for kind in ACCOUNT_ORDER if kind in accounts
+            Account(type=accounts[key].get("type", key), name=accounts[key]["name"],
+                    number=mask_account_number(accounts[key]["number"]),
+                    balance_kobo=int(accounts[key]["balance_kobo"]), currency=accounts[key].get("currency", "NGN"),
+                    key=key)
+            for key in sorted(accounts, key=lambda key: _account_order(key, accounts[key]))
         ),
         unfreezes_at=as_utc(scheduled["unfreeze"]["effective_at"]) if "unfreeze" in scheduled else None,
         scheduled_limit_kobo=int(raise_["new_limit_kobo"]) if raise_ else None,
         limit_changes_at=as_utc(raise_["effective_at"]) if raise_ else None,
     )
+
+
+def _account_order(key: str, entry: dict[str, Any]) -> tuple[int, int]:
+    """Checking before savings, and within a type in the order the bank listed them ("checking_2")."""
+    kind = entry.get("type", key)
+    _, _, number = key.partition("_")
+    return (ACCOUNT_ORDER.index(kind) if kind in ACCOUNT_ORDER else len(ACCOUNT_ORDER),
+            int(number) if number.isdigit() else 1)
 
 
 def limit_status(document: dict[str, Any], now: datetime) -> LimitStatus:
@@ -548,8 +560,8 @@ def link_currency(document: dict[str, Any]) -> str:
     One link is one bank, so its accounts share a currency; a transaction in another one is
     listed in its own currency and left out of the totals rather than added as if it were."""
     accounts = document.get("link", {}).get("accounts", {})
-    for kind in sorted(accounts, key=lambda k: (k != "checking", k)):
-        return str(accounts[kind].get("currency") or "NGN")
+    for key in sorted(accounts, key=lambda key: _account_order(key, accounts[key])):
+        return str(accounts[key].get("currency") or "NGN")
     return "NGN"
 
 
@@ -575,7 +587,7 @@ def receipt(operation: dict[str, Any], now: datetime, new_balance: int | None,
         op_id=operation["_id"], reference=reference(operation["_id"]), kind=operation["kind"],
         amount_kobo=operation["amount_kobo"], source=operation["source"],
         destination_label=operation["destination_label"], new_balance_kobo=new_balance, executed_at=now,
-        effective_at=effective_at,
+        effective_at=effective_at, source_label=operation.get("source_label") or "",
     )
 
 
@@ -659,15 +671,22 @@ def _ledger_debit(entry: dict[str, Any]) -> Transaction:
     )
 
 
+def _own_account_name(entry: dict[str, Any]) -> str:
+    """The source account's name without its digits ("Savings"); entries kept before labels: the key."""
+    label = str(entry.get("account_label") or "")
+    return label.split(" (")[0] if label else str(entry["account"]).title()
+
+
 def _ledger_views(entry: dict[str, Any]) -> list[Transaction]:
     """A ledger entry as account statement lines: the debit, plus the credit side of an own-account move."""
     debit = _ledger_debit(entry)
     target = entry.get("to_account")
     if target is None:
         return [debit]
+    source = _own_account_name(entry)
     credit = Transaction(
         reference=debit.reference, posted_at=debit.posted_at, amount_kobo=debit.amount_kobo,
-        direction="credit", category=debit.category, merchant=entry["account"].title(),
-        narration=f"TRF FROM OWN {entry['account'].upper()} ACCOUNT", account=target,
+        direction="credit", category=debit.category, merchant=source,
+        narration=f"TRF FROM OWN {source.upper()} ACCOUNT", account=target,
     )
     return [debit, credit]

@@ -72,9 +72,10 @@ class InsufficientFunds(BankingError):
 
     code = "insufficient_funds"
 
-    def __init__(self, message: str = "", *, available_kobo: int = 0) -> None:
+    def __init__(self, message: str = "", *, available_kobo: int = 0, account: str = "") -> None:
         super().__init__(message)
         self.available_kobo = available_kobo
+        self.account = account  # the source account as the customer reads it (Account.label)
 
 
 class LimitExceeded(BankingError):

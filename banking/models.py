@@ -17,18 +17,36 @@ ACCOUNT_ORDER = ("checking", "savings")
 
 @dataclass(frozen=True)
 class Account:
-    """One of the customer's own accounts."""
+    """One of the customer's own accounts.
+
+    ``key`` names it within the link, and is what forms, operations and the ledger carry: an
+    account alone of its type is keyed by the type (the sandbox's "checking" and "savings");
+    two or more of a type at one bank are "savings_1", "savings_2", ... Empty means the type.
+    """
 
     type: str  # "checking" | "savings"
     name: str
     number: str  # masked, "******6789": the full number is not kept
     balance_kobo: int  # minor units of ``currency`` (kobo, cents, pence)
     currency: str = "NGN"
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.type)
 
     @property
     def masked_number(self) -> str:
         """What may be shown or logged: "******6789"."""
         return mask_account_number(self.number)
+
+    @property
+    def label(self) -> str:
+        """How confirmations and receipts name it: the sandbox's "Checking"; a real bank's account by
+        its own name and last digits ("Plaid Checking (******0000)"), since two can share a name."""
+        if self.name.lower() == self.type and self.key == self.type:
+            return self.name
+        return f"{self.name} ({self.masked_number})"
 
 
 @dataclass(frozen=True)
@@ -52,12 +70,16 @@ class Profile:
     scheduled_limit_kobo: int | None = None
     limit_changes_at: datetime | None = None
 
-    def account(self, account_type: str) -> Account:
-        """The account of that type; KeyError if the customer has none."""
+    def account(self, key: str) -> Account:
+        """The account with that key ("checking", "checking_2"); KeyError if the customer has none."""
         for account in self.accounts:
-            if account.type == account_type:
+            if account.key == key:
                 return account
-        raise KeyError(account_type)
+        raise KeyError(key)
+
+    def of_type(self, account_type: str) -> list[Account]:
+        """The customer's accounts of one type, in the link's order."""
+        return [account for account in self.accounts if account.type == account_type]
 
 
 @dataclass(frozen=True)
@@ -125,12 +147,13 @@ class PendingOperation:
     op_id: str
     kind: str  # transfer | bill | airtime | freeze | unfreeze | disconnect | set_limit
     amount_kobo: int  # the new limit for set_limit; 0 when no money moves
-    source: str | None  # own account type money leaves from, None when no money moves
+    source: str | None  # key of the own account money leaves from, None when no money moves
     destination_label: str
     holder_name: str | None
     expires_at: datetime
     # An unfreeze or a limit raise takes effect this long after the YES (the cooling-off); None: at once.
     cooling_off: timedelta | None = None
+    source_label: str = ""  # the source account as the customer reads it (Account.label)
 
 
 @dataclass(frozen=True)
@@ -146,6 +169,7 @@ class Receipt:
     new_balance_kobo: int | None  # of the source account; None when unknown or no money moved
     executed_at: datetime
     effective_at: datetime | None = None  # when a scheduled unfreeze or raise takes effect; None: already did
+    source_label: str = ""  # the source account as the customer reads it (Account.label)
 
     def to_document(self) -> dict[str, Any]:
         """JSON-ready (datetimes as ISO text), so the receipt can be sealed as one value."""
@@ -156,6 +180,7 @@ class Receipt:
         values: dict[str, Any] = {field.name: document.get(field.name) for field in fields(cls)}
         for name in ("executed_at", "effective_at"):
             values[name] = _moment(values[name])
+        values["source_label"] = values["source_label"] or ""  # receipts kept before accounts had labels
         return cls(**values)
 
 
@@ -194,6 +219,7 @@ class ProviderPayment:
     receipt: Receipt | None = None
     changed: bool = False
     paid_after: str | None = None
+    source_label: str = ""  # the source account as the customer reads it (Account.label)
 
 
 @dataclass(frozen=True)

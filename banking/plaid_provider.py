@@ -447,6 +447,11 @@ def _plaid_error(error: Any) -> ProviderError:
     return ProviderError("Plaid refused the request", reason="refused", provider_code=code)
 
 
+# Depository subtypes that hold savings (Plaid's sandbox has Plaid Saving, Plaid CD and Plaid Money
+# Market); the rest (checking, prepaid, paypal, cash management) are what money is spent from.
+SAVINGS_SUBTYPES = frozenset({"savings", "cd", "money market", "hsa"})
+
+
 def _minor(amount: Any) -> int:
     """Plaid amounts are decimal units; minor units without float drift."""
     return int(round(float(amount) * 100))
@@ -457,7 +462,7 @@ def _account(raw: dict[str, Any]) -> LinkedAccount:
     current = balances.get("available") if balances.get("available") is not None else balances.get("current")
     subtype = str(raw.get("subtype") or "")
     return LinkedAccount(
-        provider_id=str(raw.get("account_id")), type="savings" if subtype == "savings" else "checking",
+        provider_id=str(raw.get("account_id")), type="savings" if subtype in SAVINGS_SUBTYPES else "checking",
         name=str(raw.get("name") or subtype.title() or "Account")[:40], mask="******" + str(raw.get("mask") or "")[-4:],
         balance_minor=_minor(current or 0),
         currency=str(balances.get("iso_currency_code") or balances.get("unofficial_currency_code") or "USD").upper(),

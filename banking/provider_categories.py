@@ -36,6 +36,7 @@ PLAID_DETAILED = {
     "RENT_AND_UTILITIES_TELEPHONE": "airtime",
     "FOOD_AND_DRINK_GROCERIES": "shopping",
     "INCOME_WAGES": "salary",
+    "INCOME_INTEREST_EARNED": "savings",  # what a savings account or CD earns
 }
 # Mono transaction categories (lower-cased); Mono's enrichment names and the banks' channel codes.
 MONO = {

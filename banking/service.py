@@ -27,7 +27,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -397,13 +397,14 @@ class BankingService:
 
     @_guard_storage
     def balances(self, user: str, account_type: str | None = None) -> list[Account]:
-        """All accounts, or just the one asked for ("current" means checking)."""
+        """All accounts, or the ones asked for: every account of a type ("current" means checking),
+        or one by its key."""
         if self.links_by_webhook:
             self._refresh_balances(user)
         profile = self.profile(user)
         if account_type is None:
             return list(profile.accounts)
-        return [profile.account(_account_type(profile, account_type))]
+        return _accounts_named(profile, account_type)
 
     @_guard_storage
     def search_transactions(self, user: str, period_text: str | None = None, merchant: str | None = None,
@@ -512,15 +513,15 @@ class BankingService:
         """Check a transfer between own accounts or to another bank and hold it for confirmation."""
         with self._refusals_audited(user, "transfer", amount_kobo):
             document, profile = self._money_profile(user, amount_kobo)
-            src = _account_type(profile, source)
+            src = _account_key(profile, source)
             if to_account_type is not None:
                 if account_number or bank:
                     raise InvalidDetails("choose either one of your accounts or another account, not both")
-                dst = _account_type(profile, to_account_type)
+                dst = _account_key(profile, to_account_type)
                 if dst == src:
                     raise InvalidAmount("money cannot move from an account to itself")
                 _require_funds(profile, src, amount_kobo)
-                label = profile.account(dst).name
+                label = profile.account(dst).label
                 return self._hold(document, "transfer", amount_kobo, src, label, None, {"to_account": dst})
             number, canonical = _external_destination(account_number, bank)
             _require_funds(profile, src, amount_kobo)
@@ -537,7 +538,7 @@ class BankingService:
         """Check a bill payment, look up the name on the meter/smartcard, and hold it."""
         with self._refusals_audited(user, "bill", amount_kobo):
             document, profile = self._money_profile(user, amount_kobo)
-            src = _account_type(profile, source)
+            src = _account_key(profile, source)
             canonical = canonical_biller(_as_text(biller))
             if canonical is None:
                 raise InvalidDetails("unknown biller")
@@ -558,7 +559,7 @@ class BankingService:
             if not AIRTIME_MIN_KOBO <= amount_kobo <= AIRTIME_MAX_KOBO:
                 raise InvalidAmount(f"airtime must be between {format_naira(AIRTIME_MIN_KOBO)} "
                                     f"and {format_naira(AIRTIME_MAX_KOBO)}")
-            src = _account_type(profile, source)
+            src = _account_key(profile, source)
             canonical = canonical_network(_as_text(network))
             if canonical is None:
                 raise InvalidDetails("unknown network")
@@ -712,8 +713,10 @@ class BankingService:
     def _hold(self, document: dict[str, Any], kind: str, amount_kobo: int, source: str | None, label: str,
               holder: str | None, params: dict[str, str], cooling_off: timedelta | None = None) -> PendingOperation:
         """Hold the operation for the link the customer is looking at."""
+        source_label = profile_from_doc(document).account(source).label if source is not None else ""
         return self._confirmations.hold(document["_id"], kind, amount_kobo, source, label, holder, params,
-                                        link_id=document["link"]["id"], cooling_off=cooling_off)
+                                        link_id=document["link"]["id"], cooling_off=cooling_off,
+                                        source_label=source_label)
 
     @contextmanager
     def _refusals_audited(self, user: str, action: str, amount_kobo: int | None) -> Iterator[None]:
@@ -816,42 +819,46 @@ class BankingService:
             raise ProviderUnavailable("this bank link cannot be used; please connect it again") from error
 
     def _link_accounts(self, user: str, accounts: Iterable[LinkedAccount]) -> dict[str, dict[str, Any]]:
-        """The provider's accounts as the link stores them: one per type (the first of each), ids sealed."""
+        """The provider's accounts as the link stores them, every one, ids sealed. An account alone of its
+        type is keyed by the type, as the sandbox's are; two or more of a type are "savings_1",
+        "savings_2", ..., so "my savings" names none of them alone and the customer is asked which."""
+        listed = list(accounts)
+        of_type = Counter(account.type for account in listed)
         stored: dict[str, dict[str, Any]] = {}
-        for account in accounts:
-            if account.type in stored:
-                continue
-            stored[account.type] = {
-                "name": account.name, "number": mask_account_number(account.mask),
+        for account in listed:
+            seen = sum(1 for entry in stored.values() if entry["type"] == account.type)
+            key = account.type if of_type[account.type] == 1 else f"{account.type}_{seen + 1}"
+            stored[key] = {
+                "type": account.type, "name": account.name, "number": mask_account_number(account.mask),
                 "balance_kobo": account.balance_minor, "currency": account.currency,
-                "provider_id": self._sealer.seal("profiles", user, f"link.accounts.{account.type}.provider_id",
+                "provider_id": self._sealer.seal("profiles", user, f"link.accounts.{key}.provider_id",
                                                  account.provider_id),
             }
         return stored
 
-    def _account_types(self, user: str) -> dict[str, str]:
-        """Provider account id -> our account type, for the customer's link."""
+    def _account_keys(self, user: str) -> dict[str, str]:
+        """Provider account id -> the account's key on the customer's link."""
         document = self._customers.connected(user)
-        return {self._sealer.open("profiles", user, f"link.accounts.{kind}.provider_id", entry.get("provider_id")):
-                kind for kind, entry in document["link"]["accounts"].items() if entry.get("provider_id")}
+        return {self._sealer.open("profiles", user, f"link.accounts.{key}.provider_id", entry.get("provider_id")):
+                key for key, entry in document["link"]["accounts"].items() if entry.get("provider_id")}
 
     def _refresh_balances(self, user: str) -> None:
         """Balances as the provider has them now, written onto the link."""
         provider = self._hosted()
         token = self._token(user)
         fresh = self._call_provider(lambda: provider.accounts(token))
-        types = self._account_types(user)
-        changes = {f"link.accounts.{types[a.provider_id]}.balance_kobo": a.balance_minor
-                   for a in fresh if a.provider_id in types}
+        keys = self._account_keys(user)
+        changes = {f"link.accounts.{keys[a.provider_id]}.balance_kobo": a.balance_minor
+                   for a in fresh if a.provider_id in keys}
         if changes:
             self._db["profiles"].update_one({"_id": user, "link": {"$exists": True}}, {"$set": changes})
 
     def _import_provider_history(self, user: str, token: str, now: datetime) -> None:
         provider = self._hosted()
         found = self._call_provider(lambda: provider.transactions(token, now - timedelta(days=90)))
-        types = self._account_types(user)
-        self._insert_history(user, [_history_document(provider.name, t, types) for t in found
-                                    if t.account_id in types and t.provider_id])
+        keys = self._account_keys(user)
+        self._insert_history(user, [_history_document(provider.name, t, keys) for t in found
+                                    if t.account_id in keys and t.provider_id])
 
     def _refuse_held_link(self, user: str, link_key: str) -> NoReturn:
         """One provider account, one customer: else one's disconnect would unlink the other's at the
@@ -946,12 +953,12 @@ def _provider_reason(error: BankingError) -> str:
     return getattr(error, "reason", None) or error.code
 
 
-def _history_document(provider: str, transaction: ProviderTransaction, types: dict[str, str]) -> dict[str, Any]:
+def _history_document(provider: str, transaction: ProviderTransaction, keys: dict[str, str]) -> dict[str, Any]:
     """A provider transaction as a `transactions` document; its id is a hash of the provider's, so a
     second import of the same transaction is a duplicate, not a copy."""
     reference = f"{provider[:3].upper()}-{hashlib.sha256(transaction.provider_id.encode()).hexdigest()[:16].upper()}"
     return {
-        "_id": reference, "reference": reference, "account": types[transaction.account_id],
+        "_id": reference, "reference": reference, "account": keys[transaction.account_id],
         "posted_at": transaction.posted_at, "amount_kobo": transaction.amount_minor,
         "direction": transaction.direction, "category": transaction.category,
         "merchant": transaction.merchant, "narration": transaction.narration, "currency": transaction.currency,
@@ -981,19 +988,35 @@ def _external_destination(account_number: str | None, bank: str | None) -> tuple
     return number, canonical
 
 
-def _account_type(profile: Profile, text: object) -> str:
-    canonical = canonical_account_type(_as_text(text))
-    if canonical is None or canonical not in {account.type for account in profile.accounts}:
+def _accounts_named(profile: Profile, text: object) -> list[Account]:
+    """The accounts the customer means: one by its key ("checking_2", as buttons send it), else every
+    account of the type named ("current" is checking); UnknownAccount, listing theirs, if none."""
+    key = _as_text(text)
+    found = [account for account in profile.accounts if account.key == key]
+    if not found:
+        canonical = canonical_account_type(key)
+        found = profile.of_type(canonical) if canonical is not None else []
+    if not found:
         raise UnknownAccount("you have no account of that type",
-                             accounts=tuple(account.name for account in profile.accounts))
-    return canonical
+                             accounts=tuple(account.label for account in profile.accounts))
+    return found
+
+
+def _account_key(profile: Profile, text: object) -> str:
+    """The one account money moves from or to. A type the customer holds twice is never guessed:
+    the forms ask which, by the accounts' own names."""
+    found = _accounts_named(profile, text)
+    if len(found) > 1:
+        raise UnknownAccount("you have more than one account of that type; say which one",
+                             accounts=tuple(account.label for account in found))
+    return found[0].key
 
 
 def _require_funds(profile: Profile, source: str, amount_kobo: int) -> None:
-    balance = profile.account(source).balance_kobo
-    if balance < amount_kobo:
-        raise InsufficientFunds(f"your {profile.account(source).name} balance is {format_naira(balance)}",
-                                available_kobo=balance)
+    account = profile.account(source)
+    if account.balance_kobo < amount_kobo:
+        raise InsufficientFunds(f"your {account.label} balance is {format_naira(account.balance_kobo)}",
+                                available_kobo=account.balance_kobo, account=account.label)
 
 
 def _require_within_limit(document: dict[str, Any], amount_kobo: int, now: datetime) -> None:

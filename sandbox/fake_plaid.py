@@ -94,7 +94,8 @@ class FakePlaid:
     # ----------------------------------------------------------------- the customer's side and webhooks
 
     def finish(self, link_token: str, transactions: int = 25) -> str:
-        """The customer finishes Hosted Link: a public token for a new item with two accounts."""
+        """The customer finishes Hosted Link: a public token for a new item with Plaid's sandbox accounts:
+        a checking account, two that hold savings (a savings account and a CD) and a credit card."""
         public = f"public-sandbox-{secrets.token_hex(8)}"
         access = f"access-sandbox-{secrets.token_hex(8)}"
         item_id = f"item-{secrets.token_hex(6)}"
@@ -108,6 +109,10 @@ class FakePlaid:
                                                          "iso_currency_code": "USD", "unofficial_currency_code": None},
              "mask": "1111", "name": "Plaid Saving", "official_name": "Plaid Silver Standard 0.1% Interest Saving",
              "type": "depository", "subtype": "savings"},
+            {"account_id": "acc-cd-1", "balances": {"available": None, "current": 1000.0, "limit": None,
+                                                    "iso_currency_code": "USD", "unofficial_currency_code": None},
+             "mask": "2222", "name": "Plaid CD", "official_name": "Plaid Bronze Standard 0.2% Interest CD",
+             "type": "depository", "subtype": "cd"},
             {"account_id": "acc-credit-1", "balances": {"available": None, "current": 410.0, "limit": 2000.0,
                                                         "iso_currency_code": "USD", "unofficial_currency_code": None},
              "mask": "3333", "name": "Plaid Credit Card", "official_name": None, "type": "credit",
@@ -123,7 +128,13 @@ class FakePlaid:
                                                 "confidence_level": "VERY_HIGH"} if index % 10 == 9 else
                                                {"primary": "FOOD_AND_DRINK", "detailed": "FOOD_AND_DRINK_COFFEE",
                                                 "confidence_level": "HIGH"})}
-                for index in range(transactions)]}
+                for index in range(transactions)] + [
+                {"transaction_id": "txn-cd-interest", "account_id": "acc-cd-1", "amount": -2.5,
+                 "iso_currency_code": "USD", "unofficial_currency_code": None,
+                 "date": (start - timedelta(days=40)).isoformat(), "authorized_date": None,
+                 "name": "INTEREST PAYMENT", "merchant_name": None, "pending": False, "payment_channel": "other",
+                 "personal_finance_category": {"primary": "INCOME", "detailed": "INCOME_INTEREST_EARNED",
+                                               "confidence_level": "VERY_HIGH"}}]}
         self.public_tokens[public] = access
         self.link_tokens[link_token]["public_token"] = public
         return public

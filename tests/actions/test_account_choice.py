@@ -39,7 +39,7 @@ def on_mono(db: Any, clock: Clock, mono: FakeMono,
 
 @pytest.fixture
 def on_plaid(db: Any, serve: Callable[[BankingService], BankingService]) -> Iterator[BankingService]:
-    """The customer's Plaid item: "Plaid Checking" ******0000 and "Plaid Saving" ******1111."""
+    """The customer's Plaid item: Plaid Checking ******0000, Plaid Saving ******1111 and Plaid CD ******2222."""
     with plaid_customer(db, user_key(SENDER, SALT), SENDER, salt=SALT) as service:
         yield serve(service)
 
@@ -141,16 +141,20 @@ async def test_mono_customer_asking_for_a_checking_balance_is_told_what_they_hav
 
 
 # ---------------------------------------------------------------- Plaid: accounts with their own names
+# Plaid's sandbox item: Plaid Checking ******0000, and two accounts that hold savings, Plaid Saving
+# ******1111 and Plaid CD ******2222. A second account of a type is shown, never guessed between.
+
+PLAID_LINES = "• Plaid Checking (******0000)\n• Plaid Saving (******1111)\n• Plaid CD (******2222)"
 
 
 async def test_plaid_customer_is_asked_with_their_accounts_names_and_masked_numbers(on_plaid: Any) -> None:
     asked = await run(ActionAskSourceAccount(), make_tracker(active_loop="transfer_form"))
 
-    assert asked.text == ("Which account should the money come from?\n"
-                          "• Plaid Checking (******0000)\n• Plaid Saving (******1111)")
+    assert asked.text == f"Which account should the money come from?\n{PLAID_LINES}"
     assert asked.messages[0]["buttons"] == [
         {"title": "Plaid Checking 0000", "payload": '/inform{"account_type":"checking"}'},
-        {"title": "Plaid Saving 1111", "payload": '/inform{"account_type":"savings"}'},
+        {"title": "Plaid Saving 1111", "payload": '/inform{"account_type":"savings_1"}'},
+        {"title": "Plaid CD 2222", "payload": '/inform{"account_type":"savings_2"}'},
     ]
     assert pidgin(asked.messages[0]).startswith("Which account make I take the money from?\n• Plaid Checking")
 
@@ -162,11 +166,60 @@ async def test_plaid_customer_naming_an_account_they_lack_gets_their_accounts_li
 
     assert result == {"source_account": None}
     assert render(dispatcher.messages[0], {}) == (
-        "You don't have that account here. Your accounts are:\n"
-        "• Plaid Checking (******0000)\n• Plaid Saving (******1111)\nPlease pick one.")
-    assert [b["title"] for b in dispatcher.messages[0]["buttons"]] == ["Plaid Checking 0000", "Plaid Saving 1111"]
-    assert destination.text.endswith("pick one of your own accounts:\n• Plaid Saving (******1111)")
-    assert [b["payload"] for b in destination.messages[0]["buttons"]] == ['/inform{"account_type":"savings"}']
+        f"You don't have that account here. Your accounts are:\n{PLAID_LINES}\nPlease pick one.")
+    assert [b["title"] for b in dispatcher.messages[0]["buttons"]] == [
+        "Plaid Checking 0000", "Plaid Saving 1111", "Plaid CD 2222"]
+    assert destination.text.endswith(
+        "pick one of your own accounts:\n• Plaid Saving (******1111)\n• Plaid CD (******2222)")
+    assert [b["payload"] for b in destination.messages[0]["buttons"]] == [
+        '/inform{"account_type":"savings_1"}', '/inform{"account_type":"savings_2"}']
+
+
+async def test_a_customer_with_two_savings_accounts_is_asked_which_one_never_given_one(on_plaid: Any) -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateTransferForm().validate_source_account("savings", dispatcher, make_tracker(), DOMAIN)
+
+    assert result == {"source_account": None}
+    assert render(dispatcher.messages[0], {}) == (
+        "You have 2 Savings accounts here. Which one?\n• Plaid Saving (******1111)\n• Plaid CD (******2222)")
+    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]] == [
+        '/inform{"account_type":"savings_1"}', '/inform{"account_type":"savings_2"}']
+    assert pidgin(dispatcher.messages[0]).startswith("You get 2 Savings accounts here. Which one?")
+
+
+async def test_the_tapped_button_or_the_typed_last_digits_choose_that_very_account(on_plaid: Any) -> None:
+    tapped = await ValidateTransferForm().validate_source_account(
+        "savings_2", CollectingDispatcher(), make_tracker(), DOMAIN)
+    asked = {"requested_slot": "source_account"}
+    typed = await ValidateTransferForm().extract_source_account(
+        CollectingDispatcher(), make_tracker("the one ending 2222", "inform", slots=asked), DOMAIN)
+    by_name = await ValidateTransferForm().extract_source_account(
+        CollectingDispatcher(), make_tracker("from plaid cd", "inform", [entity("account_type", "savings")],
+                                             slots=asked), DOMAIN)
+
+    assert tapped == {"source_account": "savings_2"}
+    assert typed == {"source_account": "savings_2"}
+    assert by_name == {"source_account": "savings_2"}  # the name wins over the type it also says
+
+
+async def test_sending_to_savings_from_one_of_two_savings_accounts_means_the_other(on_plaid: Any) -> None:
+    from_saving = await ValidateTransferForm().validate_destination_account(
+        "savings", CollectingDispatcher(), make_tracker(slots={"source_account": "savings_1"}), DOMAIN)
+    asked = CollectingDispatcher()
+    from_checking = await ValidateTransferForm().validate_destination_account(
+        "savings", asked, make_tracker(slots={"source_account": "checking"}), DOMAIN)
+
+    assert from_saving == {"destination_account": "savings_2", "source_account": "savings_1"}
+    assert from_checking == {"destination_account": None}
+    assert render(asked.messages[0], {}).startswith("You have 2 Savings accounts here. Which one?")
+
+
+async def test_a_savings_balance_shows_every_savings_account(on_plaid: Any) -> None:
+    balance = await run(ActionCheckBalance(), make_tracker("my savings balance", "check_balance",
+                                                           [entity("account_type", "savings")]))
+    lines = [line for line in balance.text.splitlines() if line.startswith("• ")]
+    assert [line.split(":")[0] for line in lines] == ["• Plaid Saving (******1111)", "• Plaid CD (******2222)"]
+    assert "$1,000.00" in balance.text and "Plaid Checking" not in balance.text
 
 
 def test_a_long_account_name_keeps_its_last_digits_on_the_button() -> None:

@@ -81,11 +81,16 @@ def test_session_finished_reaches_the_customer_and_completes_with_dollar_balance
     assert result.delivery.intent == "EXTERNAL_bank_linked"
     outcome = service.complete_bank_link(USER)
     assert outcome.kind == "connected" and not service.provider_moves_money
-    accounts = {a.type: (a.balance_kobo, a.currency, a.number) for a in outcome.profile.accounts}
-    assert accounts == {"checking": (120410, "USD", "******0000"), "savings": (21050, "USD", "******1111")}
+    accounts = {a.key: (a.type, a.name, a.balance_kobo, a.currency, a.number) for a in outcome.profile.accounts}
+    assert accounts == {  # every depository account, the second of a type too; the credit card is not one
+        "checking": ("checking", "Plaid Checking", 120410, "USD", "******0000"),
+        "savings_1": ("savings", "Plaid Saving", 21050, "USD", "******1111"),
+        "savings_2": ("savings", "Plaid CD", 100000, "USD", "******2222"),
+    }
     history = db["transactions"].find({"user": USER})
-    assert len(history) == 25
-    assert {t["category"] for t in history if t["direction"] == "credit"} == {"salary"}
+    assert len(history) == 26  # 25 on the checking account and the CD's interest, kept on the CD
+    assert {t["account"] for t in history if t["category"] == "savings"} == {"savings_2"}
+    assert {t["category"] for t in history if t["direction"] == "credit"} == {"salary", "savings"}
     assert {t["category"] for t in history if t["direction"] == "debit"} == {"food"}
     assert is_sealed(db["connections"].find_one({"_id": USER})["token"])
 
@@ -97,7 +102,7 @@ def test_sync_restarts_when_plaid_mutates_during_pagination(
     service.complete_bank_link(USER)
     cursors = [body.get("cursor") for path, body in plaid.requests if path == "/transactions/sync"]
     assert cursors == [None, "10", None, "10", "20"]
-    assert db["transactions"].count_documents({"user": USER}) == 25
+    assert db["transactions"].count_documents({"user": USER}) == 26
 
 
 def test_forged_stale_or_tampered_webhooks_are_refused(

@@ -163,7 +163,7 @@ def test_confirm_external_transfer_moves_money_once(service: BankingService, db:
     receipt = service.confirm(user, op.op_id)
     assert receipt == Receipt(op_id=op.op_id, reference=f"SBX-{op.op_id[:16].upper()}", kind="transfer",
                               amount_kobo=1_000_000, source="checking", destination_label=op.destination_label,
-                              new_balance_kobo=CHECKING - 1_000_000, executed_at=START)
+                              new_balance_kobo=CHECKING - 1_000_000, executed_at=START, source_label="Checking")
     assert balances(service, user) == {"checking": CHECKING - 1_000_000, "savings": SAVINGS}
     assert db["operations"].find_one({"_id": op.op_id})["status"] == "executed"
     profile = db["profiles"].find_one({"_id": user})
