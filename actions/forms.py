@@ -194,18 +194,25 @@ def accounts_meant(value: str, accounts: List[Account]) -> List[Account]:
     return [account for account in accounts if account.type == kind] if kind else []
 
 
-LAST_DIGITS = re.compile(r"(?<!\d)\d{4}(?!\d)")
+# "2222" alone, or "the one ending (in) 2222", "last four 2222": never any four digits in a message,
+# which may be an amount, a phone number or part of someone else's account number.
+LAST_DIGITS = re.compile(r"^\W*(\d{4})\W*$"
+                         r"|\b(?:ending|ends|end|last\s+(?:4|four)(?:\s+digits)?)\b\D*?(?<!\d)(\d{4})(?!\d)\D*$",
+                         re.IGNORECASE)
 
 
 def account_in_text(text: str, accounts: List[Account]) -> Account | None:
     """The one account a typed answer names by its last four digits or its own name ("the one ending
-    0000", "Plaid Saving"); None when it names none, or more than one."""
-    digits = set(LAST_DIGITS.findall(text))
-    for matches in ([a for a in accounts if a.masked_number[-4:] in digits],
-                    [a for a in accounts if a.name.lower() in text.lower()]):
-        if len(matches) == 1:
-            return matches[0]
-    return None
+    0000", "Plaid Saving"); None when it names none, or more than one. A name counts as whole words;
+    where one name is part of another ("Gold", "Gold Saving"), the longer one said is meant."""
+    digits = LAST_DIGITS.search(text.strip())
+    if digits:
+        by_digits = [a for a in accounts if a.masked_number[-4:] == (digits.group(1) or digits.group(2))]
+        return by_digits[0] if len(by_digits) == 1 else None
+    said = [a for a in accounts if a.name.strip()
+            and re.search(rf"(?<!\w){re.escape(a.name.strip())}(?!\w)", text, re.IGNORECASE)]
+    longest = [a for a in said if not any(a.name.lower() in b.name.lower() and a.name != b.name for b in said)]
+    return longest[0] if len(longest) == 1 else None
 
 
 def account_lines(accounts: List[Account]) -> str:
@@ -408,7 +415,8 @@ class ValidateTransferForm(SourceAccountMixin, AmountMixin, MoneyForm):
     async def validate_destination_account(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
-        value = re.sub(r"\D", "", str(slot_value)) if any(c.isdigit() for c in str(slot_value)) else None
+        # An account number (spaces and dashes allowed); "savings_2" is an own account's key, not a number
+        value = re.sub(r"\D", "", str(slot_value)) if re.fullmatch(r"[\d\s-]+", str(slot_value)) else None
         if value is not None:
             if len(value) != 10:
                 dispatcher.utter_message(response="utter_invalid_account_number")

@@ -672,9 +672,9 @@ def _ledger_debit(entry: dict[str, Any]) -> Transaction:
 
 
 def _own_account_name(entry: dict[str, Any]) -> str:
-    """The source account's name without its digits ("Savings"); entries kept before labels: the key."""
-    label = str(entry.get("account_label") or "")
-    return label.split(" (")[0] if label else str(entry["account"]).title()
+    """The source account as the customer reads it ("Savings", "Gold (******2222)"); entries kept before
+    labels: its type."""
+    return str(entry.get("account_label") or entry["account"].title())
 
 
 def _ledger_views(entry: dict[str, Any]) -> list[Transaction]:

@@ -229,3 +229,23 @@ def test_a_long_account_name_keeps_its_last_digits_on_the_button() -> None:
     title = account_button_title(Account("savings", "Premier Business Savings Plus", "******4321", 0))
     assert len(title) <= 20  # what WhatsApp shows whole on a reply button
     assert title.endswith(" 4321") and title.startswith("Premier")
+
+
+async def test_the_second_account_of_a_type_can_be_where_the_money_goes(on_plaid: Any) -> None:
+    tapped = await ValidateTransferForm().validate_destination_account(
+        "savings_2", CollectingDispatcher(), make_tracker(slots={"source_account": "savings_1"}), DOMAIN)
+    asked = {"requested_slot": "destination_account", "source_account": "checking"}
+    typed = await ValidateTransferForm().extract_destination_account(
+        CollectingDispatcher(), make_tracker("the one ending in 2222", "inform", slots=asked), DOMAIN)
+
+    assert tapped == {"destination_account": "savings_2", "source_account": "savings_1"}
+    assert typed == {"destination_account": "savings_2"}
+
+
+@pytest.mark.parametrize("text", ["send 1111", "1111 naira", "0803 111 2222", "call 0803-111-2222",
+                                  "012 345 1111", "ending 2222 or 1111", "plaid cds"])
+async def test_four_digits_or_a_word_that_only_looks_like_an_account_choose_nothing(on_plaid: Any, text: str) -> None:
+    asked = {"requested_slot": "source_account"}
+    chosen = await ValidateTransferForm().extract_source_account(
+        CollectingDispatcher(), make_tracker(text, "inform", slots=asked), DOMAIN)
+    assert chosen == {}
