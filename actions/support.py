@@ -32,7 +32,7 @@ class ActionConnectBank(Action):
         if not bank:
             return []  # the form stopped early and already said why
         if banking().links_by_webhook:
-            return moves_money_slot(tracker) + await send_link_page(dispatcher, tracker, bank)
+            return await send_link_page(dispatcher, tracker, bank)
         try:
             profile = await call(banking().connect_bank, customer(tracker), bank)
         except errors.BankingError as error:
@@ -69,29 +69,25 @@ class ActionBankLinked(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        await finish_bank_link(dispatcher, customer(tracker))
-        return moves_money_slot(tracker)
-
-
-async def finish_bank_link(dispatcher: CollectingDispatcher, user: str) -> None:
-    """Finishes the link the provider says is done and tells the customer, once, with the accounts."""
-    try:
-        outcome = await call(banking().complete_bank_link, user)
-        if outcome.kind == "nothing":
-            return  # a retried webhook, or a link already finished: the customer was told once
-        if outcome.kind == "reauthorised":
-            dispatcher.utter_message(response="utter_bank_reauthorised")
-            return
-        accounts = await call(banking().balances, user, None)
-    except errors.BankingError as error:
-        utter_refusal(dispatcher, error)
-        return
-    bank = outcome.profile.bank if outcome.profile else ""
-    dispatcher.utter_message(response="utter_bank_connected", bank=bank, lines=balance_lines(accounts))
-    if not outcome.data_ready:
-        dispatcher.utter_message(response="utter_bank_data_syncing")
-    if not banking().provider_moves_money:
-        dispatcher.utter_message(response="utter_read_only_link_note")
+        user = customer(tracker)
+        try:
+            outcome = await call(banking().complete_bank_link, user)
+            if outcome.kind == "nothing":
+                return []  # a retried webhook, or a link already finished: the customer was told once
+            if outcome.kind == "reauthorised":
+                dispatcher.utter_message(response="utter_bank_reauthorised")
+                return []
+            accounts = await call(banking().balances, user, None)
+        except errors.BankingError as error:
+            utter_refusal(dispatcher, error)
+            return []
+        bank = outcome.profile.bank if outcome.profile else ""
+        dispatcher.utter_message(response="utter_bank_connected", bank=bank, lines=balance_lines(accounts))
+        if not outcome.data_ready:
+            dispatcher.utter_message(response="utter_bank_data_syncing")
+        if not banking().provider_moves_money:
+            dispatcher.utter_message(response="utter_read_only_link_note")
+        return []
 
 
 class ActionBankUpdated(Action):
@@ -120,19 +116,7 @@ class ActionBankUpdated(Action):
                 dispatcher.utter_message(response="utter_expired_link_finished")
         except errors.BankingError as error:
             utter_refusal(dispatcher, error)
-        return moves_money_slot(tracker)
-
-
-def moves_money_slot(tracker: Tracker) -> List[EventType]:
-    """`bank_moves_money` in step with the provider, set only when it changes: it picks the menus'
-    read-only variations (domain/social.yml), so a link that only reads (Plaid, Mono without DirectPay)
-    is offered no transfers, bills or airtime. Set here, by the actions that connect a bank or hear from
-    it, not by action_validate_slot_mappings: Rasa works that one out in its own process without asking
-    the action server (connectors/rasa_patches.py), and asking it after every message costs a round trip."""
-    moves_money = banking().provider_moves_money
-    if tracker.get_slot("bank_moves_money") == moves_money:
         return []
-    return [SlotSet("bank_moves_money", moves_money)]
 
 
 async def tell_link_replaced(dispatcher: CollectingDispatcher, user: str) -> None:
@@ -244,10 +228,23 @@ def rephrased(tracker: Tracker, text: str, intent: str, entities: Any) -> List[E
 
 
 class ValidatePredefinedSlots(ValidationAction):
-    """Runs after every user message: keeps the reply language in step with the customer."""
+    """Runs after every user message: keeps the reply language in step with the customer, and the
+    menus in step with what the deployment's bank connection can do (``bank_moves_money``).
+
+    Rasa works out the same two slots in its own process without calling here
+    (connectors/rasa_patches.py); this is what it would be told if it called.
+    """
 
     def name(self) -> str:
         return "action_validate_slot_mappings"
+
+    async def extract_bank_moves_money(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """Picks the menus' read-only variations (domain/social.yml) where the bank connection only reads
+        (Plaid, Mono without DirectPay): no transfers, bills or airtime offered. Said only when it changes."""
+        moves_money = banking().provider_moves_money
+        return {} if tracker.get_slot("bank_moves_money") == moves_money else {"bank_moves_money": moves_money}
 
     async def extract_language(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -71,6 +71,13 @@ class Settings:
         return self.environment == "production"
 
     @property
+    def moves_money(self) -> bool:
+        """Whether money can leave a linked account from the chat in this deployment: the sandbox, or
+        Mono with DirectPay on. Plaid, and Mono without DirectPay, only read (BankingService.provider_moves_money
+        says the same of the provider the service was built with)."""
+        return self.bank_provider == "sandbox" or (self.bank_provider == "mono" and self.mono_directpay)
+
+    @property
     def cooling_off(self) -> timedelta:
         """How long a confirmed unfreeze or limit raise waits before it takes effect."""
         return timedelta(hours=self.security_cooling_off_hours)

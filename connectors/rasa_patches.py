@@ -33,17 +33,19 @@ Patches:
   customer message) that made each message dearer than the one before. A filter naming
   one plain ``_id`` (a string, an integer or an ObjectId) now tests only the document
   stored under it, with the same filter; anything else is scanned as before.
-- **The ``language`` slot is worked out in the Rasa process.** Its mapping is ``custom``
+- **The ``language`` and ``bank_moves_money`` slots are worked out in the Rasa process.** Their mapping is ``custom``
   (``domain/language.yml``), so Rasa 3.6's ``ActionExtractSlots._execute_validation_action``
   calls ``action_validate_slot_mappings`` on the action server after every customer message:
   a second HTTP round trip carrying the domain and the whole session as JSON, a tracker rebuilt
   from the session's events first (about 6 ms of the Rasa process's CPU per message, measured
   with ``scripts/profile_message.py``, and 2.7 of the action server's), only for
-  ``banking.language.reply_language``. The project's action
-  (``actions.support.ValidatePredefinedSlots``) extracts nothing but ``language`` and validates
-  nothing, so it answers with the slots Rasa extracted, as they are, plus ``language`` when it
-  changes; the replacement returns exactly that, computed here with the same function. A domain
-  whose ``language`` slot is not custom-mapped goes to the action server as installed.
+  ``banking.language.reply_language`` and what the deployment's bank connection can do. The
+  project's action (``actions.support.ValidatePredefinedSlots``) extracts nothing but those two
+  and validates nothing, so it answers with the slots Rasa extracted, as they are, plus
+  ``language`` when it changes and ``bank_moves_money`` when it is not what the deployment can
+  do; the replacement returns exactly that, computed here with the same function and, for the
+  bank, the same settings (``Settings.moves_money``). A domain without both slots custom-mapped
+  goes to the action server as installed.
   ``tests/connectors/test_rasa_patches.py`` fails if the action gains another
   ``extract_``/``validate_`` method, and checks that both give the same slots.
 - **A tracker's dialogue states worked out once for all policies.** Each policy (memoization,
@@ -62,9 +64,11 @@ Patches:
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import inspect
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -237,7 +241,7 @@ def iter_documents_by_id(self: Any, filter: Any) -> Any:
 
 # ------------------------------------------------------------ the language slot
 
-LOCAL_SLOTS = frozenset({"language"})  # all that actions.support.ValidatePredefinedSlots extracts
+LOCAL_SLOTS = frozenset({"language", "bank_moves_money"})  # all that actions.support.ValidatePredefinedSlots extracts
 
 
 def custom_slots(domain: Any) -> frozenset[str]:
@@ -247,6 +251,22 @@ def custom_slots(domain: Any) -> frozenset[str]:
         for slot in domain.slots
         if any(mapping.get("type") == "custom" and not mapping.get("action") for mapping in slot.mappings)
     )
+
+
+@functools.cache
+def deployment_moves_money() -> bool:
+    """What the action server's ``banking().provider_moves_money`` says, from the same settings."""
+    from banking.config import Settings
+
+    return Settings.from_env(os.environ).moves_money
+
+
+def moves_money_events(tracker: Any) -> list[Any]:
+    """``SlotSet("bank_moves_money", ...)`` when the slot is not what the deployment can do, else nothing."""
+    from rasa.shared.core.events import SlotSet
+
+    moves_money = deployment_moves_money()
+    return [] if tracker.get_slot("bank_moves_money") == moves_money else [SlotSet("bank_moves_money", moves_money)]
 
 
 def language_events(tracker: Any, slot_events: list[Any]) -> list[Any]:
@@ -270,11 +290,11 @@ def language_events(tracker: Any, slot_events: list[Any]) -> list[Any]:
 async def execute_validation_action(
     self: Any, extraction_events: list[Any], output_channel: Any, nlg: Any, tracker: Any, domain: Any
 ) -> list[Any]:
-    """Rasa's ``ActionExtractSlots._execute_validation_action`` with the language slot worked out here.
+    """Rasa's ``ActionExtractSlots._execute_validation_action`` with the project's own slots worked out here.
 
     What the project's ``action_validate_slot_mappings`` would answer: every extracted slot as it
-    is, plus the language when it changes. A domain without a custom-mapped ``language`` slot goes
-    to the action server.
+    is, plus the language when it changes and ``bank_moves_money`` when it is not the deployment's.
+    A domain without those slots custom-mapped goes to the action server.
     """
     from rasa.shared.core.constants import ACTION_VALIDATE_SLOT_MAPPINGS
     from rasa.shared.core.events import SlotSet
@@ -283,7 +303,7 @@ async def execute_validation_action(
     if ACTION_VALIDATE_SLOT_MAPPINGS not in domain.user_actions or not LOCAL_SLOTS <= custom_slots(domain):
         return await original(self, extraction_events, output_channel, nlg, tracker, domain)
     slot_events = [event for event in extraction_events if isinstance(event, SlotSet)]
-    return slot_events + language_events(tracker, slot_events)
+    return slot_events + language_events(tracker, slot_events) + moves_money_events(tracker)
 
 
 # ------------------------------------------------------------ dialogue states
@@ -435,7 +455,7 @@ def _patches() -> list[Patch]:
             version=MONGOMOCK_VERSION,
         ),
         Patch(
-            name="the language slot worked out in the Rasa process",
+            name="the language and bank_moves_money slots worked out in the Rasa process",
             owner=ActionExtractSlots,
             attribute="_execute_validation_action",
             sources=(Source(ActionExtractSlots, "_execute_validation_action",

@@ -1,8 +1,9 @@
 """A customer whose bank connection cannot move money here (Plaid, Mono without DirectPay) is
-not offered transfers, bills or airtime: the actions that connect a bank or hear from it set the
-`bank_moves_money` slot, once, and the menus Rasa then generates for the conversation are the
-read-only ones. Real HTTP to the fake Plaid and Mono on 127.0.0.1; the messages as Rasa's own
-response generator fills them for the slots the conversation holds."""
+not offered transfers, bills or airtime: after their first message, action_validate_slot_mappings
+sets the `bank_moves_money` slot, once (Rasa works out the same in its own process:
+tests/connectors/test_rasa_patches.py), and the menus Rasa then generates are the read-only ones.
+Real HTTP to the fake Plaid and Mono on 127.0.0.1; the messages as Rasa's own response generator
+fills them for the slots the conversation holds."""
 
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from actions.support import ActionBankLinked, ActionBankUpdated, ActionConnectBank
+from actions.support import ActionBankLinked, ActionConnectBank, ValidatePredefinedSlots
 from banking.config import Settings
 from banking.identity import user_key
 from banking.plaid_provider import PlaidConfig, PlaidProvider
 from banking.provider_webhooks import ProviderWebhooks
 from banking.service import BankingService
-from checks.action_runner import ROOT, SENDER, Outcome, entity, make_tracker, run
+from checks.action_runner import ROOT, SENDER, Outcome, make_tracker, run
 from checks.clock import Clock
 from sandbox.fake_mono import FakeMono
 from sandbox.fake_plaid import CLIENT_ID, SECRET, FakePlaid
@@ -81,17 +82,14 @@ def mono_paying(db: Any, mono: FakeMono, serve: Any) -> Iterator[BankingService]
     yield from on_mono(db, mono, serve, directpay=True)
 
 
-def connects(moves_money: bool = True, language: str = "english") -> Any:
-    """The turn after connect_bank_form asked for the bank; the conversation holds Rasa's slot values."""
-    return make_tracker(slots={"bank": "GTBank", "bank_moves_money": moves_money, "language": language})
+def message(moves_money: bool = True, language: str = "english") -> Any:
+    """A customer's message in a conversation holding Rasa's slot values (the slot starts true)."""
+    return make_tracker("hi", "greet", slots={"language": language, "bank_moves_money": moves_money})
 
 
-def bank_news(news: str, moves_money: bool = True) -> Any:
-    return make_tracker(intent="EXTERNAL_bank_updated", entities=[entity("bank_event", news)],
-                        slots={"bank_moves_money": moves_money})
-
-
-def moves_money_set(outcome: Outcome) -> list[Any]:
+async def moves_money_set(tracker: Any) -> list[Any]:
+    """What action_validate_slot_mappings sets bank_moves_money to after the customer's message."""
+    outcome = await run(ValidatePredefinedSlots(), tracker)
     return [e["value"] for e in outcome.events if e.get("event") == "slot" and e.get("name") == "bank_moves_money"]
 
 
@@ -113,35 +111,32 @@ def payloads(message: dict[str, Any]) -> set[str]:
     return {button["payload"] for button in message.get("buttons") or []}
 
 
-async def test_asking_to_connect_on_plaid_makes_the_menus_read_only(on_plaid: BankingService) -> None:
-    asked = await run(ActionConnectBank(), connects())
-
-    assert asked.responses == ["utter_bank_link_sent"]
-    assert moves_money_set(asked) == [False]
-    assert asked.slot("bank") is None
+async def test_on_plaid_the_first_message_makes_the_menus_read_only_before_any_bank_is_linked(
+        domain: Domain, on_plaid: BankingService) -> None:
+    assert await moves_money_set(message()) == [False]
+    (help_menu,) = await seen(domain, HELP_TURN, {"language": "english", "bank_moves_money": False})
+    assert not payloads(help_menu) & MONEY_PAYLOADS
+    assert "With this bank connection I can show your money but not move it" in help_menu["text"]
 
 
 async def test_a_conversation_already_read_only_is_not_told_again(on_plaid: BankingService) -> None:
-    asked = await run(ActionConnectBank(), connects(moves_money=False))
-
-    assert asked.responses == ["utter_bank_link_sent"]
-    assert moves_money_set(asked) == []
+    assert await moves_money_set(message(moves_money=False)) == []
 
 
 @pytest.mark.parametrize("language", ["english", "pidgin"])
 async def test_a_plaid_customer_hears_connected_with_no_money_buttons_then_the_note(
         domain: Domain, on_plaid: BankingService, fake_plaid: FakePlaid, language: str) -> None:
-    asked = await run(ActionConnectBank(), connects(language=language))
+    slots = {"language": language, "bank_moves_money": (await moves_money_set(message(language=language)))[-1]}
+    asked = await run(ActionConnectBank(), make_tracker(slots={"bank": "GTBank", **slots}))
+    assert asked.responses == ["utter_bank_link_sent"]
     token = list(fake_plaid.link_tokens)[-1]
     fake_plaid.finish(token)
     body, signature = fake_plaid.signed(fake_plaid.session_finished(token))
     delivery = ProviderWebhooks(on_plaid).handle("plaid", body, {"plaid-verification": signature}).delivery
     assert delivery is not None and delivery.intent == "EXTERNAL_bank_linked"
-    slots = {"language": language, "bank_moves_money": moves_money_set(asked)[-1]}
 
     linked = await run(ActionBankLinked(), make_tracker(intent=delivery.intent, slots=slots))
 
-    assert moves_money_set(linked) == []  # the conversation learnt it when it asked to connect
     assert linked.responses[0] == "utter_bank_connected" and linked.responses[-1] == "utter_read_only_link_note"
     connected, *_, note = await seen(domain, linked, slots)
     assert payloads(connected) == {"/check_balance", "/search_transactions", "/help"}
@@ -152,35 +147,21 @@ async def test_a_plaid_customer_hears_connected_with_no_money_buttons_then_the_n
     }[language]
 
 
-async def test_a_customer_linked_before_learns_it_from_the_banks_next_news(
-        domain: Domain, linked_on_plaid: BankingService) -> None:
-    news = await run(ActionBankUpdated(), bank_news("synced"))
-
-    assert news.responses == ["utter_bank_data_ready"]
-    assert moves_money_set(news) == [False]
-    (help_menu,) = await seen(domain, HELP_TURN, {"language": "english", "bank_moves_money": False})
-    assert not payloads(help_menu) & MONEY_PAYLOADS
-    assert "With this bank connection I can show your money but not move it" in help_menu["text"]
+async def test_a_customer_linked_before_learns_it_from_their_next_message(linked_on_plaid: BankingService) -> None:
+    assert await moves_money_set(message(moves_money=True)) == [False]
 
 
 async def test_mono_without_directpay_is_read_only_too(mono_read_only: BankingService) -> None:
-    assert moves_money_set(await run(ActionConnectBank(), connects())) == [False]
+    assert await moves_money_set(message()) == [False]
 
 
 async def test_mono_with_directpay_keeps_the_money_menus_and_sets_nothing(mono_paying: BankingService) -> None:
-    asked = await run(ActionConnectBank(), connects())
-
-    assert asked.responses == ["utter_bank_link_sent"]
-    assert moves_money_set(asked) == []
+    assert await moves_money_set(message()) == []
 
 
 async def test_a_conversation_left_read_only_is_put_back_when_money_moves_again(mono_paying: BankingService) -> None:
-    assert moves_money_set(await run(ActionConnectBank(), connects(moves_money=False))) == [True]
+    assert await moves_money_set(message(moves_money=False)) == [True]
 
 
 async def test_the_sandbox_sets_nothing(service: BankingService) -> None:
-    connected = await run(ActionConnectBank(), connects())
-    news = await run(ActionBankUpdated(), bank_news("link_expired"))
-
-    assert connected.responses == ["utter_bank_connected"] and news.responses == ["utter_expired_link_finished"]
-    assert moves_money_set(connected) == moves_money_set(news) == []
+    assert await moves_money_set(message()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import sys
 import warnings
 from collections import OrderedDict
@@ -39,7 +40,10 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 import connectors.rasa_server as rasa_server
+from actions import runtime
+from banking.factory import service_from_env
 from connectors import rasa_patches
+from sandbox import fake_mono, fake_plaid
 
 VALID_RESPONSES = [
     {},
@@ -293,6 +297,33 @@ LANGUAGE_CASES = [
 ]
 
 
+# Deployments as their settings name them; Rasa's process and the action server read the same ones.
+PLAID = {"BANK_PROVIDER": "plaid", "PLAID_CLIENT_ID": fake_plaid.CLIENT_ID, "PLAID_SECRET": fake_plaid.SECRET,
+         "PLAID_ENV": "sandbox", "PLAID_WEBHOOK_URL": "https://bank.example/webhooks/whatsapp/bank/plaid"}
+MONO = {"BANK_PROVIDER": "mono", "MONO_SECRET_KEY": fake_mono.SECRET_KEY,
+        "MONO_WEBHOOK_SECRET": fake_mono.WEBHOOK_SECRET, "BANK_LINK_REDIRECT_URL": "https://bank.example/done"}
+DEPLOYMENTS = {"sandbox": {"BANK_PROVIDER": "sandbox"}, "plaid": PLAID, "mono": MONO,
+               "mono with DirectPay": {**MONO, "MONO_DIRECTPAY": "on"}}
+
+
+@pytest.fixture(params=list(DEPLOYMENTS))
+def deployment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
+    """Both processes' environment for one deployment, the action server's banking service built from it;
+    whether its bank connection moves money."""
+    for name in ("BANK_PROVIDER", "MONO_DIRECTPAY", *PLAID, *MONO):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in DEPLOYMENTS[request.param].items():
+        monkeypatch.setenv(name, value)
+    rasa_patches.deployment_moves_money.cache_clear()
+    with warnings.catch_warnings():  # the development salt, key and in-memory database are said aloud
+        warnings.simplefilter("ignore")
+        service = service_from_env(os.environ)
+    runtime.use_service(service)
+    yield service.provider_moves_money
+    runtime.use_service(None)
+    rasa_patches.deployment_moves_money.cache_clear()
+
+
 @pytest.fixture(scope="module")
 def project_domain() -> Domain:
     with warnings.catch_warnings():  # pykwalify, checking the domain files' schema, on Python 3.10
@@ -301,10 +332,11 @@ def project_domain() -> Domain:
 
 
 def language_tracker(domain: Domain, text: str, intent: str, entities: list[dict[str, Any]],
-                     language: str) -> DialogueStateTracker:
+                     language: str, moves_money: bool | None = None) -> DialogueStateTracker:
+    before = [SlotSet("bank_moves_money", moves_money)] if moves_money is not None else []
     return DialogueStateTracker.from_events(
         "someone",
-        [SlotSet("language", language), ActionExecuted("action_listen"),
+        [*before, SlotSet("language", language), ActionExecuted("action_listen"),
          UserUttered(text, {"name": intent, "confidence": 0.9}, entities)],
         slots=domain.slots,
     )
@@ -341,11 +373,13 @@ def slots_after(tracker: DialogueStateTracker, events: list[Any]) -> dict[str, A
 
 
 @pytest.mark.parametrize(("text", "intent", "entities", "language", "extracted"), LANGUAGE_CASES)
-async def test_the_language_slot_is_set_as_the_action_server_sets_it(
-    patched: None, project_domain: Domain, monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("moves_money_before", [None, True, False])
+async def test_the_language_and_bank_slots_are_set_as_the_action_server_sets_them(
+    patched: None, project_domain: Domain, monkeypatch: pytest.MonkeyPatch, deployment: bool,
     text: str, intent: str, entities: list[dict[str, Any]], language: str, extracted: list[Any],
+    moves_money_before: bool | None,
 ) -> None:
-    tracker = language_tracker(project_domain, text, intent, entities, language)
+    tracker = language_tracker(project_domain, text, intent, entities, language, moves_money_before)
     expected = await answered_by_the_action_server(project_domain, tracker, list(extracted))
 
     async def no_call(*_: Any) -> list[Any]:
@@ -357,6 +391,9 @@ async def test_the_language_slot_is_set_as_the_action_server_sets_it(
                                                      project_domain)
     assert slots_after(tracker, events) == slots_after(tracker, expected)
     assert {(e.key, e.value) for e in events} == {(e.key, e.value) for e in expected}
+    assert slots_after(tracker, events)["bank_moves_money"] is deployment  # the menus match the deployment
+    assert (("bank_moves_money", deployment) in {(e.key, e.value) for e in events}) == (
+        tracker.get_slot("bank_moves_money") is not deployment)  # said only when it changes
 
 
 async def test_a_domain_whose_language_is_not_custom_mapped_still_asks_the_action_server(
@@ -382,15 +419,15 @@ async def test_a_domain_whose_language_is_not_custom_mapped_still_asks_the_actio
     assert events == [SlotSet("mood", "happy")]
 
 
-def test_the_action_server_action_only_extracts_the_language() -> None:
-    """What lets Rasa work the language out itself: the action validates nothing and extracts only it."""
+def test_the_action_server_action_only_extracts_the_slots_rasa_works_out_itself() -> None:
+    """What lets Rasa work them out itself: the action validates nothing and extracts only those."""
     from rasa_sdk.forms import ValidationAction
 
     from actions.support import ValidatePredefinedSlots
 
     own = {name for name in vars(ValidatePredefinedSlots) if not name.startswith("_")}
-    assert own == {"name", "extract_language"}
-    assert {f"extract_{slot}" for slot in rasa_patches.LOCAL_SLOTS} == {"extract_language"}
+    assert own == {"name", "extract_language", "extract_bank_moves_money"}
+    assert {f"extract_{slot}" for slot in rasa_patches.LOCAL_SLOTS} == own - {"name"}
     assert not any(name.startswith(("extract_", "validate_")) for name in vars(ValidationAction))
 
 
