@@ -196,6 +196,8 @@ async def test_connect_then_balance_and_transactions_with_each_provider(name: st
 
             _, calls = await chat.say(text("what is my balance"), mentions(bank.balance))
             assert all("₦" not in c.text for c in calls) or bank.currency_mark == "₦", describe(calls)
+            if name == "plaid":  # every deposit account, the CD beside the savings account too
+                assert mentions("Plaid Saving", "Plaid CD (******2222)")(calls), describe(calls)
 
             _, calls = await chat.say(text("show my transactions this month"), mentions("Total: " + bank.currency_mark))
             listing = next(c for c in calls if "Total: " in c.text)
@@ -216,5 +218,10 @@ async def test_connect_then_balance_and_transactions_with_each_provider(name: st
                     kind, options = ("list_reply", choice.rows) if choice.rows else ("button_reply", choice.buttons)
                     _, calls = await chat.say(tap(kind, choice, options[0][0]), mentions("can't move money"))
                 assert not any(c.buttons and c.buttons[0][1] == "Yes" for c in calls), describe(calls)
+                # nor do the menus offer it
+                _, calls = await chat.say(text("help"), mentions("show your money but not move it"))
+                menu = next(c for c in calls if c.rows or c.buttons)
+                offered = {title for _, title in (menu.rows or menu.buttons)}
+                assert offered and not offered & {"Send money", "Pay a bill", "Buy airtime"}, describe(calls)
 
             stack.check_no_errors_logged()
