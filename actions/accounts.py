@@ -13,6 +13,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.forms import account_in_text
 from actions.runtime import (
     LAGOS,
     account_label,
@@ -54,11 +55,12 @@ class ActionCheckBalance(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         user = customer(tracker)
-        account_type = latest_entity(tracker, "account_type")
         await tell_settled(dispatcher, user)  # "check your balance" is what an unknown outcome asks for
         try:
             profile = await call(banking().profile, user)
-            accounts = await call(banking().balances, user, account_type)
+            named = account_in_text(tracker.latest_message.get("text") or "", list(profile.accounts))
+            account = named.key if named is not None else latest_entity(tracker, "account_type")
+            accounts = await call(banking().balances, user, account)
         except errors.BankingError as error:
             utter_refusal(dispatcher, error)
             return []
@@ -75,6 +77,10 @@ class ActionSearchTransactions(Action):
     ) -> List[EventType]:
         amount = latest_entity(tracker, "amount")
         text = (tracker.latest_message.get("text") or "").lower()
+        profile = await call(banking().find_profile, customer(tracker))
+        named = account_in_text(text, list(profile.accounts)) if profile is not None else None
+        if named is not None and amount and named.masked_number.endswith(str(amount)):
+            amount = None  # "the one ending 2222" names the account, not an amount
         min_kobo = max_kobo = None
         if amount:
             if any(word in text for word in ("below", "under", "less than", "less dan", "pass no")):
@@ -93,6 +99,7 @@ class ActionSearchTransactions(Action):
                 min_kobo=min_kobo,
                 max_kobo=max_kobo,
                 limit=MAX_LISTED,
+                account=named.key if named is not None else latest_entity(tracker, "account_type"),
             )
         except errors.BankingError as error:
             utter_refusal(dispatcher, error)

@@ -194,10 +194,11 @@ def accounts_meant(value: str, accounts: List[Account]) -> List[Account]:
     return [account for account in accounts if account.type == kind] if kind else []
 
 
-# "2222" alone, or "the one ending (in) 2222", "last four 2222": never any four digits in a message,
-# which may be an amount, a phone number or part of someone else's account number.
+# "2222" alone, or "the one ending (in) 2222", "last four 2222" (and no other four digits after):
+# never any four digits in a message, which may be an amount, a phone number or part of someone
+# else's account number.
 LAST_DIGITS = re.compile(r"^\W*(\d{4})\W*$"
-                         r"|\b(?:ending|ends|end|last\s+(?:4|four)(?:\s+digits)?)\b\D*?(?<!\d)(\d{4})(?!\d)\D*$",
+                         r"|\b(?:ending|ends|end|last\s+(?:4|four)(?:\s+digits)?)\b\D*?(?<!\d)(\d{4})(?!\d)(?!.*\d{4})",
                          re.IGNORECASE)
 
 
@@ -341,7 +342,8 @@ class SourceAccountMixin:
             utter_which_of_type(dispatcher, meant)
             return {"source_account": None}
         account = meant[0].key
-        if account == tracker.get_slot("destination_account"):
+        if account == tracker.get_slot("destination_account") and len(accounts) > 1:
+            # (with one account, the destination's own check says it is their only one)
             dispatcher.utter_message(response="utter_same_account")
             return {"source_account": None}
         return {"source_account": account}

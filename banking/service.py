@@ -410,11 +410,14 @@ class BankingService:
     def search_transactions(self, user: str, period_text: str | None = None, merchant: str | None = None,
                             direction: str | None = None, category: str | None = None,
                             min_kobo: int | None = None, max_kobo: int | None = None,
-                            limit: int = 10) -> TransactionPage:
-        """Newest-first matches in a period, with count and total over all matches."""
+                            limit: int = 10, account: str | None = None) -> TransactionPage:
+        """Newest-first matches in a period, with count and total over all matches; on one account (by its
+        key) or the accounts of one type when ``account`` names them."""
         document = self._customers.connected(user)
         period = parse_period(period_text, self._now())
+        on = _accounts_named(profile_from_doc(document), account) if account else None
         wanted = _TransactionFilter(
+            accounts=frozenset(a.key for a in on) if on is not None else None,
             merchant=_merchant_key(merchant or "") or None,
             direction=_direction(direction),
             category=_category(category),
@@ -932,12 +935,13 @@ class _TransactionFilter:
     """One place that decides whether a transaction matches the customer's filters."""
 
     def __init__(self, merchant: str | None, direction: str | None, category: str | None,
-                 min_kobo: int | None, max_kobo: int | None) -> None:
+                 min_kobo: int | None, max_kobo: int | None, accounts: frozenset[str] | None = None) -> None:
         self.merchant, self.direction, self.category = merchant, direction, category
-        self.min_kobo, self.max_kobo = min_kobo, max_kobo
+        self.min_kobo, self.max_kobo, self.accounts = min_kobo, max_kobo, accounts
 
     def matches(self, transaction: Transaction) -> bool:
         return all((
+            self.accounts is None or transaction.account in self.accounts,
             self.merchant is None or self.merchant in _merchant_key(transaction.merchant),
             self.direction is None or transaction.direction == self.direction,
             self.category is None or transaction.category == self.category,

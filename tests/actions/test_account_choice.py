@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.accounts import ActionCheckBalance
+from actions.accounts import ActionCheckBalance, ActionSearchTransactions
 from actions.forms import ActionAskDestinationAccount, ActionAskSourceAccount, ValidateAirtimeForm, ValidateTransferForm
 from banking.identity import user_key
 from banking.service import BankingService
@@ -249,3 +249,39 @@ async def test_four_digits_or_a_word_that_only_looks_like_an_account_choose_noth
     chosen = await ValidateTransferForm().extract_source_account(
         CollectingDispatcher(), make_tracker(text, "inform", slots=asked), DOMAIN)
     assert chosen == {}
+
+
+async def test_mono_customer_sending_to_their_only_account_hears_one_clear_answer(on_mono: Any) -> None:
+    text = "transfer 1000 to savings"
+    slots, messages = await start_transfer(text, [entity("account_type", "savings", text)])
+
+    assert [m["response"] for m in messages] == ["utter_only_one_account"]  # not also "the same account"
+    assert slots.get("destination_account", None) is None
+    assert slots.get("source_account") == "savings"
+
+
+# ---------------------------------------------------------------- one account asked about by its name or digits
+
+
+@pytest.mark.parametrize("text", ["balance of plaid cd", "balance of the one ending 2222"])
+async def test_a_balance_question_naming_one_account_shows_that_account(on_plaid: Any, text: str) -> None:
+    balance = await run(ActionCheckBalance(), make_tracker(text, "check_balance"))
+    lines = [line for line in balance.text.splitlines() if line.startswith("• ")]
+    assert lines == ["• Plaid CD (******2222): $1,000.00"]
+
+
+async def test_transactions_on_one_account_are_that_accounts_only(on_plaid: Any) -> None:
+    text = "my transactions on the one ending 2222 in the last 3 months"
+    on_cd = await run(ActionSearchTransactions(), make_tracker(text, "search_transactions", [
+        entity("amount", "2222", text), entity("time_period", "last 3 months", text)]))
+    on_savings = await run(ActionSearchTransactions(), make_tracker(
+        "savings transactions", "search_transactions", [entity("account_type", "savings", "savings transactions"),
+                                                       entity("time_period", "last 3 months")]))
+    on_checking = await run(ActionSearchTransactions(), make_tracker(
+        "checking transactions", "search_transactions", [entity("account_type", "checking", "checking transactions"),
+                                                        entity("time_period", "last 3 months")]))
+
+    assert [line for line in on_cd.text.splitlines() if line.startswith("• ")] == [
+        line for line in on_savings.text.splitlines() if line.startswith("• ")]  # the CD holds the savings' only one
+    assert "INTEREST PAYMENT" in on_cd.text and "Coffee Shop" not in on_cd.text and "1 in total" in on_cd.text
+    assert "INTEREST PAYMENT" not in on_checking.text and "Coffee Shop" in on_checking.text
